@@ -18,7 +18,11 @@ export type HijackFailure =
   | { readonly _tag: "Transport"; readonly error: Error }
 
 /** POSTs `body` as JSON to `path` with `Upgrade: tcp`; the raw socket once the engine says 101. */
-export const hijack = (socketPath: string, path: string, body: unknown): Effect.Effect<Hijacked, HijackFailure> =>
+export const hijack = (
+  socketPath: string,
+  path: string,
+  body: unknown
+): Effect.Effect<Hijacked, HijackFailure> =>
   Effect.async<Hijacked, HijackFailure>((resume) => {
     const payload = JSON.stringify(body)
     const request = Http.request({
@@ -39,6 +43,8 @@ export const hijack = (socketPath: string, path: string, body: unknown): Effect.
       settled = true
       upgraded = socket
       socket.setNoDelay(true)
+      // errors surface through whoever reads the socket; unread, they must not crash the process
+      socket.on("error", () => {})
       resume(Effect.succeed({ socket, head }))
     })
     request.once("response", (response) => {

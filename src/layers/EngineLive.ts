@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import { HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
+import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import type { HttpClientError } from "@effect/platform/HttpClientError"
 import { NodeHttpClient, NodeStream } from "@effect/platform-node"
 import { Config, Effect, Layer, Option, Schema, type Scope, Stream, SynchronizedRef } from "effect"
@@ -101,6 +101,8 @@ const isPathSafe = (segment: string): boolean => /^[A-Za-z0-9][A-Za-z0-9_.:/@-]*
 export interface EngineOptions {
   /** The engine's socket. Absent: `POCKETDOCK_SOCKET`, then auto-detection. */
   readonly socketPath?: string | undefined
+  /** Where auto-detection looks, in order; default the seed's list. */
+  readonly candidates?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -121,20 +123,22 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       )
     )
 
-    const findSocket: Effect.Effect<string, SocketConnectionError | EngineNotRunning> = Effect.gen(function* () {
-      if (explicit !== undefined) {
-        const problem = yield* probeSocket(explicit)
-        if (problem !== undefined) {
-          return yield* new SocketConnectionError({ socketPath: explicit, detail: problem })
+    const findSocket: Effect.Effect<string, SocketConnectionError | EngineNotRunning> = Effect.gen(
+      function* () {
+        if (explicit !== undefined) {
+          const problem = yield* probeSocket(explicit)
+          if (problem !== undefined) {
+            return yield* new SocketConnectionError({ socketPath: explicit, detail: problem })
+          }
+          return explicit
         }
-        return explicit
+        const candidates = options.candidates ?? defaultSocketCandidates()
+        for (const candidate of candidates) {
+          if ((yield* probeSocket(candidate, 500)) === undefined) return candidate
+        }
+        return yield* new EngineNotRunning({ searched: candidates, hint: engineHint() })
       }
-      const candidates = defaultSocketCandidates()
-      for (const candidate of candidates) {
-        if ((yield* probeSocket(candidate, 500)) === undefined) return candidate
-      }
-      return yield* new EngineNotRunning({ searched: candidates, hint: engineHint() })
-    })
+    )
 
     const connect: Effect.Effect<Connection, TransportError> = Effect.gen(function* () {
       const socketPath = yield* findSocket
@@ -158,11 +162,13 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
     })
 
     const cache = yield* SynchronizedRef.make(Option.none<Connection>())
-    const connection: Effect.Effect<Connection, TransportError> = SynchronizedRef.modifyEffect(cache, (cached) =>
-      Option.match(cached, {
-        onSome: (conn) => Effect.succeed([conn, cached] as const),
-        onNone: () => Effect.map(connect, (conn) => [conn, Option.some(conn)] as const)
-      })
+    const connection: Effect.Effect<Connection, TransportError> = SynchronizedRef.modifyEffect(
+      cache,
+      (cached) =>
+        Option.match(cached, {
+          onSome: (conn) => Effect.succeed([conn, cached] as const),
+          onNone: () => Effect.map(connect, (conn) => [conn, Option.some(conn)] as const)
+        })
     )
 
     const transportError = (socketPath: string, error: HttpClientError): TransportError =>
@@ -191,7 +197,11 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           // Docker insists on the content type of JSON bodies.
           request = HttpClientRequest.bodyUnsafeJson(request, call.json)
         } else if (call.body !== undefined) {
-          request = HttpClientRequest.bodyUint8Array(request, call.body, call.contentType ?? "application/x-tar")
+          request = HttpClientRequest.bodyUint8Array(
+            request,
+            call.body,
+            call.contentType ?? "application/x-tar"
+          )
         }
         return conn.client
           .execute(request)
@@ -369,9 +379,11 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
 
       inspectContainer: (id) =>
         withContainer(id, (path) =>
-          expect({ method: "GET", path: `${path}/json` }, [200], () => new ContainerNotFound({ containerId: id })).pipe(
-            Effect.flatMap((response) => decodeJson(response, ContainerInspect, "container inspect"))
-          )
+          expect(
+            { method: "GET", path: `${path}/json` },
+            [200],
+            () => new ContainerNotFound({ containerId: id })
+          ).pipe(Effect.flatMap((response) => decodeJson(response, ContainerInspect, "container inspect")))
         ).pipe(Effect.withSpan("Engine.inspectContainer", { attributes: { containerId: id } })),
 
       listContainers: (labels) =>
@@ -380,14 +392,20 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           [200],
           requestError("list containers")
         ).pipe(
-          Effect.flatMap((response) => decodeJson(response, Schema.Array(ContainerSummary), "container list")),
+          Effect.flatMap((response) =>
+            decodeJson(response, Schema.Array(ContainerSummary), "container list")
+          ),
           Effect.withSpan("Engine.listContainers")
         ),
 
       stopContainer: (id, timeoutSeconds) =>
         withContainer(id, (path) =>
           expect(
-            { method: "POST", path: `${path}/stop`, query: { t: String(Math.max(0, Math.round(timeoutSeconds))) } },
+            {
+              method: "POST",
+              path: `${path}/stop`,
+              query: { t: String(Math.max(0, Math.round(timeoutSeconds))) }
+            },
             [204, 304],
             containerError("stop container", id)
           )
@@ -400,7 +418,11 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       restartContainer: (id, timeoutSeconds) =>
         withContainer(id, (path) =>
           expect(
-            { method: "POST", path: `${path}/restart`, query: { t: String(Math.max(0, Math.round(timeoutSeconds))) } },
+            {
+              method: "POST",
+              path: `${path}/restart`,
+              query: { t: String(Math.max(0, Math.round(timeoutSeconds))) }
+            },
             [204],
             containerError("restart container", id)
           )
@@ -412,11 +434,21 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
 
       killContainer: (id, signal) =>
         withContainer(id, (path) =>
-          expect({ method: "POST", path: `${path}/kill`, query: { signal } }, [204], containerError("kill container", id))
-        ).pipe(Effect.asVoid, Effect.withSpan("Engine.killContainer", { attributes: { containerId: id, signal } })),
+          expect(
+            { method: "POST", path: `${path}/kill`, query: { signal } },
+            [204],
+            containerError("kill container", id)
+          )
+        ).pipe(
+          Effect.asVoid,
+          Effect.withSpan("Engine.killContainer", { attributes: { containerId: id, signal } })
+        ),
 
       removeContainer: (id) =>
-        validId(id, () => new EngineRequestError({ operation: "remove container", status: 400, detail: "bad id" })).pipe(
+        validId(
+          id,
+          () => new EngineRequestError({ operation: "remove container", status: 400, detail: "bad id" })
+        ).pipe(
           Effect.flatMap((safe) =>
             expect(
               { method: "DELETE", path: containerPath(safe), query: { force: "true", v: "true" } },
@@ -431,7 +463,11 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
 
       waitContainer: (id) =>
         withContainer(id, (path) =>
-          expect({ method: "POST", path: `${path}/wait` }, [200], () => new ContainerNotFound({ containerId: id })).pipe(
+          expect(
+            { method: "POST", path: `${path}/wait` },
+            [200],
+            () => new ContainerNotFound({ containerId: id })
+          ).pipe(
             Effect.flatMap((response) => decodeJson(response, WaitResult, "container wait")),
             Effect.map((result) => result.StatusCode)
           )
@@ -466,9 +502,16 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         Stream.unwrap(
           expect(
             // Same Tty as at create: Docker frames by the start's value, Podman by the create's.
-            { method: "POST", path: `/exec/${encodeURIComponent(execId)}/start`, json: { Detach: false, Tty: false } },
+            {
+              method: "POST",
+              path: `/exec/${encodeURIComponent(execId)}/start`,
+              json: { Detach: false, Tty: false }
+            },
             [200],
-            (r) => (isNotRunning(r) ? new ContainerNotRunning({ containerId: execId }) : requestError("exec start")(r))
+            (r) =>
+              isNotRunning(r)
+                ? new ContainerNotRunning({ containerId: execId })
+                : requestError("exec start")(r)
           ).pipe(
             Effect.map((response) =>
               frames(
@@ -484,13 +527,20 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         Effect.gen(function* () {
           const conn = yield* connection
           const { socket, head } = yield* Effect.acquireRelease(
-            hijack(conn.info.socketPath, `${new URL(conn.base).pathname}/exec/${encodeURIComponent(execId)}/start`, {
-              Detach: false,
-              Tty: false
-            }).pipe(
+            hijack(
+              conn.info.socketPath,
+              `${new URL(conn.base).pathname}/exec/${encodeURIComponent(execId)}/start`,
+              {
+                Detach: false,
+                Tty: false
+              }
+            ).pipe(
               Effect.mapError((failure) => {
                 if (failure._tag === "Transport") {
-                  return new SocketConnectionError({ socketPath: conn.info.socketPath, detail: describe(failure.error) })
+                  return new SocketConnectionError({
+                    socketPath: conn.info.socketPath,
+                    detail: describe(failure.error)
+                  })
                 }
                 const detail = Option.match(
                   Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))(failure.body),
@@ -525,12 +575,17 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
                 }
                 socket.write(data, (error) =>
                   resume(
-                    error ? Effect.fail(new SocketCommunicationError({ detail: describe(error) })) : Effect.void
+                    error
+                      ? Effect.fail(new SocketCommunicationError({ detail: describe(error) }))
+                      : Effect.void
                   )
                 )
               }),
             endInput: Effect.sync(() => {
               if (!socket.destroyed && !socket.writableEnded) socket.end()
+            }),
+            unref: Effect.sync(() => {
+              socket.unref()
             })
           }
           return attached
@@ -547,7 +602,13 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         withContainer(containerId, (base) =>
           expect(
             // Content-Type matters: a form-urlencoded body is accepted and silently dropped.
-            { method: "PUT", path: `${base}/archive`, query: { path }, body: tar, contentType: "application/x-tar" },
+            {
+              method: "PUT",
+              path: `${base}/archive`,
+              query: { path },
+              body: tar,
+              contentType: "application/x-tar"
+            },
             [200],
             (r) =>
               r.status === 404 && /no such container/i.test(r.detail)
@@ -571,7 +632,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             const stat = yield* Schema.decodeUnknown(Schema.parseJson(PathStat))(
               Buffer.from(header, "base64").toString("utf8")
             ).pipe(
-              Effect.mapError(() => new SocketCommunicationError({ detail: `unreadable path stat header for ${path}` }))
+              Effect.mapError(
+                () => new SocketCommunicationError({ detail: `unreadable path stat header for ${path}` })
+              )
             )
             return {
               stat,
@@ -595,7 +658,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
               text.trim() === ""
                 ? Effect.succeed(undefined)
                 : Schema.decodeUnknown(Schema.parseJson(ContainerStats))(text).pipe(
-                    Effect.mapError(() => new SocketCommunicationError({ detail: "unreadable container stats" }))
+                    Effect.mapError(
+                      () => new SocketCommunicationError({ detail: "unreadable container stats" })
+                    )
                   )
             )
           )
@@ -606,17 +671,17 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           const conn = yield* connection
           const psArgs = conn.info.kind === "podman" ? "pid,user,args" : "-o pid,user,args"
           return yield* withContainer(containerId, (path) =>
-            expect(
-              { method: "GET", path: `${path}/top`, query: { ps_args: psArgs } },
-              [200],
-              (r) => (r.status === 404 ? new ContainerNotFound({ containerId }) : r)
+            expect({ method: "GET", path: `${path}/top`, query: { ps_args: psArgs } }, [200], (r) =>
+              r.status === 404 ? new ContainerNotFound({ containerId }) : r
             ).pipe(
               Effect.flatMap((response) => response.text.pipe(Effect.mapError(readError))),
               Effect.flatMap((text) =>
                 text.trim() === ""
                   ? Effect.succeed({ Titles: [], Processes: [] })
                   : Schema.decodeUnknown(Schema.parseJson(TopResult))(text).pipe(
-                      Effect.mapError(() => new SocketCommunicationError({ detail: "unreadable process list" }))
+                      Effect.mapError(
+                        () => new SocketCommunicationError({ detail: "unreadable process list" })
+                      )
                     )
               ),
               Effect.map((top) => ({ titles: top.Titles ?? [], processes: top.Processes ?? [] })),
@@ -695,7 +760,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             () => new ImageNotFound({ image })
           ).pipe(
             Effect.map((response) =>
-              response.stream.pipe(Stream.mapError((error) => new SocketCommunicationError({ detail: describe(error) })))
+              response.stream.pipe(
+                Stream.mapError((error) => new SocketCommunicationError({ detail: describe(error) }))
+              )
             )
           )
         ),
@@ -724,7 +791,8 @@ const decodeJson = <A, I>(
     Effect.flatMap((json) =>
       Schema.decodeUnknown(schema)(json).pipe(
         Effect.mapError(
-          (error) => new SocketCommunicationError({ detail: `${what}: answer does not decode: ${error.message}` })
+          (error) =>
+            new SocketCommunicationError({ detail: `${what}: answer does not decode: ${error.message}` })
         )
       )
     )

@@ -18,7 +18,9 @@ export class VersionInfo extends Schema.Class<VersionInfo>("VersionInfo")({
   Os: Schema.optional(Schema.String),
   Arch: Schema.optional(Schema.String),
   Components: Schema.optional(
-    Schema.NullOr(Schema.Array(Schema.Struct({ Name: Schema.String, Version: Schema.optional(Schema.String) })))
+    Schema.NullOr(
+      Schema.Array(Schema.Struct({ Name: Schema.String, Version: Schema.optional(Schema.String) }))
+    )
   )
 }) {}
 
@@ -159,7 +161,9 @@ export type ImageSummary = typeof ImageSummary.Type
 export const ImageInspect = Schema.Struct({
   Id: Schema.String,
   RepoTags: Schema.NullishOr(Schema.Array(Schema.String)),
-  Config: Schema.optional(Schema.NullOr(Schema.Struct({ Labels: Labels, User: Schema.optional(Schema.String) })))
+  Config: Schema.optional(
+    Schema.NullOr(Schema.Struct({ Labels: Labels, User: Schema.optional(Schema.String) }))
+  )
 })
 export type ImageInspect = typeof ImageInspect.Type
 

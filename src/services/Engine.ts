@@ -226,6 +226,8 @@ export interface AttachedExec {
   readonly write: (data: Uint8Array | string) => Effect.Effect<void, SocketCommunicationError>
   /** Half-close: the process sees end-of-file on stdin. */
   readonly endInput: Effect.Effect<void>
+  /** Lets this Node process exit while the connection is still open. */
+  readonly unref: Effect.Effect<void>
 }
 
 /**
@@ -262,7 +264,9 @@ export interface Engine {
   readonly startContainer: (
     id: string
   ) => Effect.Effect<void, ContainerNotFound | EngineRequestError | TransportError>
-  readonly inspectContainer: (id: string) => Effect.Effect<ContainerInspect, ContainerNotFound | TransportError>
+  readonly inspectContainer: (
+    id: string
+  ) => Effect.Effect<ContainerInspect, ContainerNotFound | TransportError>
   readonly listContainers: (
     labels: LabelFilter
   ) => Effect.Effect<ReadonlyArray<ContainerSummary>, EngineRequestError | TransportError>

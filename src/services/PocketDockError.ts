@@ -17,6 +17,7 @@ export const PocketDockErrorTypeId: unique symbol = Symbol.for("pocketdock/Pocke
  *
  * @since 0.1.0
  */
+// biome-ignore lint/complexity/noStaticOnlyClass: a class is what `instanceof` needs
 export abstract class PocketDockError {
   static [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === "object" && value !== null && PocketDockErrorTypeId in value

@@ -1,0 +1,127 @@
+/**
+ * EngineLive against a fake engine on a Unix socket: answers no real engine
+ * gives on demand (garbage JSON, odd statuses) must become typed errors.
+ */
+import * as Fs from "node:fs"
+import * as Http from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import * as EngineLive from "../../src/layers/EngineLive.js"
+import { Engine } from "../../src/services/Engine.js"
+
+type Handler = (request: Http.IncomingMessage, response: Http.ServerResponse) => void
+
+/** A fake engine on a temporary socket, closed with the scope. */
+const fakeEngine = (handler: Handler) =>
+  Effect.acquireRelease(
+    Effect.async<{ socketPath: string; server: Http.Server }>((resume) => {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pd-fake-"))
+      const socketPath = Path.join(dir, "engine.sock")
+      const server = Http.createServer(handler)
+      server.listen(socketPath, () => resume(Effect.succeed({ socketPath, server })))
+    }),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
+  )
+
+const podmanVersion = JSON.stringify({
+  Version: "4.3.1",
+  ApiVersion: "1.41",
+  Components: [{ Name: "Podman Engine" }]
+})
+
+const withEngine = <A, E>(socketPath: string, body: (engine: Engine) => Effect.Effect<A, E>) =>
+  Effect.flatMap(Engine, body).pipe(Effect.provide(EngineLive.layerFromSocket(socketPath)))
+
+describe("EngineLive against a fake engine", () => {
+  it.scopedLive("a /version answer that does not decode is SocketCommunicationError", () =>
+    Effect.gen(function* () {
+      const { socketPath } = yield* fakeEngine((_req, res) => {
+        res.setHeader("Content-Type", "application/json")
+        res.end(JSON.stringify({ nope: true }))
+      })
+      const error = yield* Effect.flip(withEngine(socketPath, (engine) => engine.info))
+      expect(error._tag).toBe("SocketCommunicationError")
+    })
+  )
+
+  it.scopedLive("identifies Podman and negotiates the API version", () =>
+    Effect.gen(function* () {
+      const { socketPath } = yield* fakeEngine((_req, res) => res.end(podmanVersion))
+      const info = yield* withEngine(socketPath, (engine) => engine.info)
+      expect(info).toEqual({ kind: "podman", version: "4.3.1", apiVersion: "1.41", socketPath })
+    })
+  )
+
+  it.scopedLive("a container inspect with missing fields is SocketCommunicationError, not undefined", () =>
+    Effect.gen(function* () {
+      const { socketPath } = yield* fakeEngine((req, res) => {
+        res.end(req.url === "/version" ? podmanVersion : JSON.stringify({ Id: "abc", State: "weird" }))
+      })
+      const error = yield* Effect.flip(withEngine(socketPath, (engine) => engine.inspectContainer("abc")))
+      expect(error._tag).toBe("SocketCommunicationError")
+    })
+  )
+
+  it.scopedLive("engine refusals map to typed errors", () =>
+    Effect.gen(function* () {
+      const { socketPath } = yield* fakeEngine((req, res) => {
+        if (req.url === "/version") return res.end(podmanVersion)
+        res.statusCode = req.url?.includes("/start") ? 500 : 404
+        res.end(JSON.stringify({ message: "container state improper", cause: "x" }))
+      })
+      const notFound = yield* Effect.flip(withEngine(socketPath, (engine) => engine.inspectContainer("abc")))
+      expect(notFound._tag).toBe("ContainerNotFound")
+      const exec = yield* Effect.flip(
+        withEngine(socketPath, (engine) => Stream.runDrain(engine.execStart("e1")))
+      )
+      expect(exec._tag).toBe("ContainerNotRunning")
+    })
+  )
+
+  it.scopedLive("a malformed exec stream is SocketCommunicationError", () =>
+    Effect.gen(function* () {
+      const { socketPath } = yield* fakeEngine((req, res) => {
+        if (req.url === "/version") return res.end(podmanVersion)
+        res.setHeader("Content-Type", "application/vnd.docker.raw-stream")
+        res.end(Buffer.from([9, 9, 9, 9, 0, 0, 0, 1, 65]))
+      })
+      const error = yield* Effect.flip(
+        withEngine(socketPath, (engine) => Stream.runDrain(engine.execStart("e1")))
+      )
+      expect(error._tag).toBe("SocketCommunicationError")
+    })
+  )
+
+  it.scopedLive("ids that could change the request never reach the engine", () =>
+    Effect.gen(function* () {
+      const seen: Array<string> = []
+      const { socketPath } = yield* fakeEngine((req, res) => {
+        seen.push(req.url ?? "")
+        res.end(podmanVersion)
+      })
+      const error = yield* Effect.flip(withEngine(socketPath, (engine) => engine.inspectContainer("../x?y")))
+      expect(error._tag).toBe("ContainerNotFound")
+      expect(seen.some((url) => url.includes("x?y") || url.includes(".."))).toBe(false)
+    })
+  )
+
+  it.live("no socket that answers is EngineNotRunning with a hint", () =>
+    Effect.gen(function* () {
+      const error = yield* Effect.flip(
+        Effect.flatMap(Engine, (engine) => engine.info).pipe(
+          Effect.provide(EngineLive.layer({ candidates: ["/tmp/pd-none-1.sock", "/tmp/pd-none-2.sock"] }))
+        )
+      )
+      expect(error._tag).toBe("EngineNotRunning")
+      if (error._tag === "EngineNotRunning") {
+        expect(error.searched).toEqual(["/tmp/pd-none-1.sock", "/tmp/pd-none-2.sock"])
+        expect(error.hint).toMatch(/podman|docker/i)
+      }
+    })
+  )
+})
