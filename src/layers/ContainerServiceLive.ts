@@ -79,8 +79,8 @@ class LiveContainer implements Container {
     private readonly resolved: ResolvedCreate,
     readonly id: string,
     readonly socketPath: string,
-    /** Owns the lease (and later sessions and processes); closed by shutdown. */
-    private readonly scope: Scope.CloseableScope
+    /** Owns the lease, sessions and processes; closed by shutdown. */
+    readonly scope: Scope.CloseableScope
   ) {}
 
   get name(): string {

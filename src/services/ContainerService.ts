@@ -188,6 +188,12 @@ export interface Container {
   readonly socketPath: string
   /** Default `run` timeout in seconds. */
   readonly timeout: number
+  /**
+   * Lives as long as the sandbox: closed by `shutdown`. Sessions and detached
+   * processes are opened in a child of it (`Scope.fork`), so they end with
+   * the sandbox.
+   */
+  readonly scope: Scope.Scope
 
   /** Runs a command to completion: exit code, stdout and stderr apart. */
   readonly run: (command: Command, options?: RunOptions) => Effect.Effect<ExecResult, RunError>
