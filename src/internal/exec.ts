@@ -3,6 +3,7 @@
  * kill that stops it inside the container (the engines have no exec-kill),
  * and the blocking collection of its output with a timeout and a cap.
  */
+import * as Crypto from "node:crypto"
 import { Cause, Deferred, Duration, Effect, Fiber, FiberId, Option, Stream } from "effect"
 import { ExecResult, type StreamName } from "../schemas/ExecResult.js"
 import { type Command, InvalidOption } from "../services/ContainerService.js"
@@ -104,25 +105,41 @@ export class PidReader {
   }
 }
 
+/** A random marker put in a run's environment, to find its processes without its PID. */
+export const newRunToken = (): string => Crypto.randomBytes(12).toString("hex")
+
+/** The environment entry that carries a run's token (children inherit it). */
+export const runTokenEnv = (token: string): string => `POCKETDOCK_RUN=${token}`
+
 /**
- * Kills the process group led by `pid` inside the container (and the process
- * itself, should it have left its group), as root.
+ * Kills, inside the container and as root, the process group led by `pid`
+ * (and the process itself, should it have left its group) and, given a run
+ * token, every process whose environment carries it: that finds a command
+ * whose PID report never arrived, and children that left the group.
  */
 export const killInside = (
   engine: Engine,
   containerId: string,
-  pid: number,
-  signal: string | number = "KILL"
+  pid: number | undefined,
+  signal: string | number = "KILL",
+  token?: string
 ): Effect.Effect<void, ContainerNotFound | ContainerNotRunning | EngineRequestError | TransportError> =>
   Effect.gen(function* () {
     const sig = typeof signal === "number" ? String(signal) : signal.replace(/^SIG/, "")
     if (!/^[A-Z0-9]+$/.test(sig)) return
+    const byPid =
+      pid === undefined ? "" : `kill -${sig} -${pid} 2>/dev/null; kill -${sig} ${pid} 2>/dev/null; `
+    const byToken =
+      token === undefined || !/^[0-9a-f]+$/.test(token)
+        ? ""
+        : `for d in /proc/[0-9]*; do grep -qs '${runTokenEnv(token)}' "$d/environ" && kill -${sig} "\${d#/proc/}" 2>/dev/null; done; `
+    if (byPid === "" && byToken === "") return
     const execId = yield* engine.execCreate(containerId, {
-      cmd: ["/bin/sh", "-c", `kill -${sig} -${pid} 2>/dev/null; kill -${sig} ${pid} 2>/dev/null; true`],
+      cmd: ["/bin/sh", "-c", `${byPid}${byToken}true`],
       user: "0"
     })
     yield* Stream.runDrain(engine.execStart(execId))
-  }).pipe(Effect.withSpan("Container.killProcess", { attributes: { containerId, pid } }))
+  }).pipe(Effect.withSpan("Container.killProcess", { attributes: { containerId, pid: pid ?? -1 } }))
 
 /** Accumulates output up to a cap; what comes after the cap is dropped, not buffered. */
 export class OutputCollector {
@@ -158,6 +175,8 @@ export interface CollectOptions {
   readonly maxOutput: number
   /** Called with every piece of output that is kept (callbacks, streaming). */
   readonly onOutput?: ((frame: ExecFrame) => void) | undefined
+  /** The run's token (see `runTokenEnv`), to kill it even before its PID is known. */
+  readonly token?: string | undefined
 }
 
 /** How long a killed command may take to close its output before we stop reading. */
@@ -199,7 +218,9 @@ export const collect = (
         Effect.gen(function* () {
           if (reason === "timeout") timedOut = true
           const pid = yield* Deferred.await(pids.pid).pipe(Effect.timeoutOption("2 seconds"))
-          if (Option.isSome(pid)) yield* killInside(engine, containerId, pid.value).pipe(Effect.ignore)
+          yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
+            Effect.ignore
+          )
           // the process is dead: give its output a bounded time to end, then stop reading
           yield* Fiber.await(reader).pipe(Effect.timeoutOption(DRAIN_AFTER_KILL))
           yield* Fiber.interrupt(reader)
@@ -209,17 +230,17 @@ export const collect = (
     )
 
     // Interrupted: the command must not outlive us. Its PID report may still be
-    // on its way (the reader runs until we return), so wait for it briefly.
-    const interruptKill = Deferred.await(pids.pid).pipe(
-      Effect.timeoutOption("2 seconds"),
-      Effect.flatMap(
-        Option.match({
-          onNone: () => Effect.void,
-          onSome: (pid) =>
-            killInside(engine, containerId, pid).pipe(Effect.ignore, Effect.timeoutOption("3 seconds"))
-        })
+    // on its way (the reader runs until we return), so wait for it briefly;
+    // the token finds it anyway. Finalizers are uninterruptible: the bounds
+    // need `interruptible` inside to take effect.
+    const interruptKill = Effect.gen(function* () {
+      const pid = yield* Deferred.await(pids.pid).pipe(Effect.interruptible, Effect.timeoutOption("1 second"))
+      yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
+        Effect.ignore,
+        Effect.interruptible,
+        Effect.timeoutOption("5 seconds")
       )
-    )
+    })
 
     const readerExit = yield* Fiber.await(reader).pipe(Effect.onInterrupt(() => interruptKill))
     yield* Fiber.interrupt(killer)

@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import { Effect, Exit, Layer, Scope } from "effect"
-import { collect, toArgv, withPidReport } from "../internal/exec.js"
+import { collect, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
 import { DEFAULT_IMAGE, DEFAULT_MAX_OUTPUT, type ResolvedCreate, resolveCreate } from "../internal/options.js"
 import type { ExecResult } from "../schemas/ExecResult.js"
 import {
@@ -116,13 +116,14 @@ class LiveContainer implements Container {
       yield* Effect.annotateCurrentSpan({ containerId: self.id, command: argv.join(" ").slice(0, 200) })
       const result: ExecResult = yield* self.guard(
         Effect.gen(function* () {
+          const token = newRunToken()
           const execId = yield* self.engine.execCreate(self.id, {
             cmd: withPidReport(argv),
-            ...(options.env ? { env: Object.entries(options.env).map(([k, v]) => `${k}=${v}`) } : {}),
+            env: [runTokenEnv(token), ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)],
             ...(options.workdir ? { workingDir: options.workdir } : {}),
             ...(options.user ? { user: options.user } : {})
           })
-          return yield* collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput })
+          return yield* collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput, token })
         })
       )
       if (result.timedOut) return yield* new CommandTimeout({ timeoutSeconds, result })
@@ -200,6 +201,8 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
     scoped: (options) =>
       Effect.acquireRelease(create(options), (container) =>
         container.shutdown().pipe(
+          // a release runs uninterruptibly: without this the bound could not cut a hung call
+          Effect.interruptible,
           Effect.timeoutOption("30 seconds"),
           Effect.catchAllCause((cause) => Effect.logWarning("pocketdock: container shutdown failed", cause))
         )
