@@ -87,6 +87,8 @@ class LiveSession implements Session {
   private current: Line | undefined
   private seq = 0
   private shellPid = 0
+  /** Container uptime (1/100 s) at the end of the last line: later processes are the running command's. */
+  private lastEndUptime = 0
   private busy = false
   private closing = false
   /** Completed once, with why the session ended. */
@@ -155,6 +157,7 @@ class LiveSession implements Session {
       return
     }
     line.status = marker.status
+    if (marker.uptime !== undefined) this.lastEndUptime = marker.uptime
     if (line.done.stdout && line.done.stderr) Deferred.unsafeDone(line.finished, Exit.succeed("ok" as const))
   }
 
@@ -205,11 +208,11 @@ class LiveSession implements Session {
     })
   }
 
-  private kill(ageMs: number, final: boolean) {
+  private kill(final: boolean) {
     return Effect.gen(this, function* () {
       if (this.shellPid <= 0) return
       const execId = yield* this.engine.execCreate(this.containerId, {
-        cmd: ["/bin/sh", "-c", killScript(this.shellPid, ageMs / 10 + 100, final)],
+        cmd: ["/bin/sh", "-c", killScript(this.shellPid, this.lastEndUptime, final)],
         user: "0"
       })
       yield* Stream.runDrain(this.engine.execStart(execId))
@@ -248,7 +251,7 @@ class LiveSession implements Session {
         exitCode = INTERRUPTED_EXIT_CODE
         // what the shell prints about the kill ("Killed", a newline) is not the command's
         if (this.owner.stderr === line) this.owner.stderr = "discard"
-        yield* this.kill(performance.now() - started, false)
+        yield* this.kill(false)
         yield* this.sync()
       }
       this.busy = false
@@ -374,7 +377,7 @@ class LiveSession implements Session {
     this.closing = true
     const running = this.busy && this.endedError === undefined
     yield* this.end(this.closedError("closed"))
-    if (running) yield* this.kill(0, true)
+    if (running) yield* this.kill(true)
     else yield* this.attached.endInput
   })
 
