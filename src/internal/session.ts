@@ -28,14 +28,15 @@ export const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}
  * Sets up the shell: keeps the original stdout/stderr on fds 8/9 (so a user
  * `exec >file` cannot swallow the markers) and defines `__pd_end`, which sets
  * the prompt and prints the end marks with the status `$__pd_s` (and, on
- * stdout, the container's uptime: whatever starts later belongs to the next
- * command). The first marks carry the shell's PID.
+ * stdout, the container's uptime and `$!`: a child of the shell started later,
+ * or with a higher PID, belongs to the next command, not to a background job).
+ * The first marks carry the shell's PID.
  */
 export const initLine = (prefix: string, seq: number): string =>
   [
     "exec 8>&1 9>&2",
     `__pd_R=${prefix}`,
-    "__pd_end() { PS1=\"$__pd_R:p:$__pd_n;\"; PS2=; { read -r __pd_u _ </proc/uptime; } 2>/dev/null || __pd_u=0; printf '%s:o:%s:%s:%s;' \"$__pd_R\" \"$__pd_n\" \"$__pd_s\" \"$__pd_u\" >&8; printf '%s:e:%s:%s;' \"$__pd_R\" \"$__pd_n\" \"$__pd_s\" >&9; case $__pd_x in *x*) set -x;; esac; }",
+    "__pd_end() { PS1=\"$__pd_R:p:$__pd_n;\"; PS2=; { read -r __pd_u _ </proc/uptime; } 2>/dev/null || __pd_u=0; printf '%s:o:%s:%s:%s:%s;' \"$__pd_R\" \"$__pd_n\" \"$__pd_s\" \"$__pd_u\" \"${!:-0}\" >&8; printf '%s:e:%s:%s;' \"$__pd_R\" \"$__pd_n\" \"$__pd_s\" >&9; case $__pd_x in *x*) set -x;; esac; }",
     `__pd_n=${seq}`,
     "__pd_s=$$",
     "__pd_x=",
@@ -66,20 +67,26 @@ export const syncLine = (seq: number): string =>
 /**
  * Interrupts what the shell is running, leaving the shell alive: stops the
  * shell, then (level by level, stopping each so none can fork away) its
- * descendants started at or after uptime `sinceCentis` (the end of the
- * previous line: older ones are background jobs of earlier commands), kills
- * those, and sends the shell SIGINT, which (interactive) abandons the current
- * line. With `final` every descendant and the shell itself are killed.
+ * descendants, except children that are background jobs of earlier lines
+ * (started by uptime `since.uptime` with a PID up to `since.lastBackground`,
+ * both read at the end of the previous line), kills those, and sends the
+ * shell SIGINT, which (interactive) abandons the current line. With `final`
+ * every descendant and the shell itself are killed.
  */
-export const killScript = (shellPid: number, sinceCentis: number, final: boolean): string =>
+export const killScript = (
+  shellPid: number,
+  since: { readonly uptime: number; readonly lastBackground: number },
+  final: boolean
+): string =>
   [
     "exec 2>/dev/null",
     `p=${shellPid}`,
     "kill -STOP $p",
-    `th=${final ? 0 : Math.max(0, Math.floor(sinceCentis) - 1)}`,
+    `th=${final ? -1 : Math.floor(since.uptime)}`,
+    `bg=${final ? -1 : Math.floor(since.lastBackground)}`,
     "f=$p",
     "all=",
-    'while [ -n "$f" ]; do n=; for d in /proc/[0-9]*; do read -r l < "$d/stat" || continue; s=${l##*) }; set -- $s; case " $f " in *" $2 "*) if [ "${20}" -ge "$th" ]; then kill -STOP "${d#/proc/}"; n="$n ${d#/proc/}"; fi;; esac; done; all="$all$n"; f=$n; done',
+    'while [ -n "$f" ]; do n=; for d in /proc/[0-9]*; do read -r l < "$d/stat" || continue; s=${l##*) }; set -- $s; case " $f " in *" $2 "*) if [ "${20}" -gt "$th" ] || [ "${d#/proc/}" -gt "$bg" ]; then kill -STOP "${d#/proc/}"; n="$n ${d#/proc/}"; fi;; esac; done; all="$all$n"; f=$n; th=-1; bg=-1; done',
     '[ -n "$all" ] && kill -KILL $all',
     final ? "kill -KILL $p" : "kill -INT $p; kill -CONT $p",
     "true"
@@ -90,8 +97,9 @@ export type Marker =
       readonly kind: "o" | "e"
       readonly seq: number
       readonly status: number
-      /** Container uptime in hundredths of a second, when the line ended (stdout only). */
+      /** Container uptime in 1/100 s and `$!` when the line ended (stdout only). */
       readonly uptime?: number
+      readonly lastBackground?: number
     }
   | { readonly kind: "p"; readonly seq: number }
 
@@ -109,12 +117,13 @@ const parseBody = (body: string): Marker | undefined => {
   const seq = Number(parts[1])
   if (!Number.isInteger(seq)) return undefined
   if (parts[0] === "p" && parts.length === 2) return { kind: "p", seq }
-  if ((parts[0] === "o" || parts[0] === "e") && (parts.length === 3 || parts.length === 4)) {
+  if ((parts[0] === "o" || parts[0] === "e") && parts.length >= 3 && parts.length <= 5) {
     const status = Number(parts[2])
     if (!Number.isInteger(status)) return undefined
     const uptime = Math.round(Number(parts[3]) * 100)
-    return Number.isFinite(uptime) && uptime > 0
-      ? { kind: parts[0], seq, status, uptime }
+    const lastBackground = Number(parts[4])
+    return Number.isFinite(uptime) && uptime > 0 && Number.isInteger(lastBackground)
+      ? { kind: parts[0], seq, status, uptime, lastBackground }
       : { kind: parts[0], seq, status }
   }
   return undefined

@@ -87,8 +87,8 @@ class LiveSession implements Session {
   private current: Line | undefined
   private seq = 0
   private shellPid = 0
-  /** Container uptime (1/100 s) at the end of the last line: later processes are the running command's. */
-  private lastEndUptime = 0
+  /** Uptime (1/100 s) and `$!` at the end of the last line: what tells background jobs from the running command. */
+  private since = { uptime: -1, lastBackground: -1 }
   private busy = false
   private closing = false
   /** Completed once, with why the session ended. */
@@ -157,7 +157,9 @@ class LiveSession implements Session {
       return
     }
     line.status = marker.status
-    if (marker.uptime !== undefined) this.lastEndUptime = marker.uptime
+    if (marker.uptime !== undefined && marker.lastBackground !== undefined) {
+      this.since = { uptime: marker.uptime, lastBackground: marker.lastBackground }
+    }
     if (line.done.stdout && line.done.stderr) Deferred.unsafeDone(line.finished, Exit.succeed("ok" as const))
   }
 
@@ -212,7 +214,7 @@ class LiveSession implements Session {
     return Effect.gen(this, function* () {
       if (this.shellPid <= 0) return
       const execId = yield* this.engine.execCreate(this.containerId, {
-        cmd: ["/bin/sh", "-c", killScript(this.shellPid, this.lastEndUptime, final)],
+        cmd: ["/bin/sh", "-c", killScript(this.shellPid, this.since, final)],
         user: "0"
       })
       yield* Stream.runDrain(this.engine.execStart(execId))
