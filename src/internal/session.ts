@@ -36,7 +36,8 @@ export const initLine = (prefix: string, seq: number): string =>
   [
     "exec 8>&1 9>&2",
     `__pd_R=${prefix}`,
-    "__pd_end() { PS1=\"$__pd_R:p:$__pd_n;\"; PS2=; { read -r __pd_u _ </proc/uptime; } 2>/dev/null || __pd_u=0; printf '%s:o:%s:%s:%s:%s;' \"$__pd_R\" \"$__pd_n\" \"$__pd_s\" \"$__pd_u\" \"${!:-0}\" >&8; printf '%s:e:%s:%s;' \"$__pd_R\" \"$__pd_n\" \"$__pd_s\" >&9; case $__pd_x in *x*) set -x;; esac; }",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
+    '__pd_end() { PS1="$__pd_R:p:$__pd_n;"; PS2=; { read -r __pd_u _ </proc/uptime; } 2>/dev/null || __pd_u=0; printf \'%s:o:%s:%s:%s:%s;\' "$__pd_R" "$__pd_n" "$__pd_s" "$__pd_u" "${!:-0}" >&8; printf \'%s:e:%s:%s;\' "$__pd_R" "$__pd_n" "$__pd_s" >&9; case $__pd_x in *x*) set -x;; esac; }',
     `__pd_n=${seq}`,
     "__pd_s=$$",
     "__pd_x=",
@@ -86,6 +87,7 @@ export const killScript = (
     `bg=${final ? -1 : Math.floor(since.lastBackground)}`,
     "f=$p",
     "all=",
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
     'while [ -n "$f" ]; do n=; for d in /proc/[0-9]*; do read -r l < "$d/stat" || continue; s=${l##*) }; set -- $s; case " $f " in *" $2 "*) if [ "${20}" -gt "$th" ] || [ "${d#/proc/}" -gt "$bg" ]; then kill -STOP "${d#/proc/}"; n="$n ${d#/proc/}"; fi;; esac; done; all="$all$n"; f=$n; th=-1; bg=-1; done',
     '[ -n "$all" ] && kill -KILL $all',
     final ? "kill -KILL $p" : "kill -INT $p; kill -CONT $p",

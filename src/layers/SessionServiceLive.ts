@@ -11,8 +11,8 @@ import {
   Deferred,
   Duration,
   Effect,
-  Exit,
   ExecutionStrategy,
+  Exit,
   Fiber,
   FiberId,
   Layer,
@@ -25,18 +25,13 @@ import {
   commandLine,
   initLine,
   killScript,
-  MarkerScanner,
   type Marker,
+  MarkerScanner,
   newPrefix,
   syncLine
 } from "../internal/session.js"
-import { ExecResult, type StreamName, StreamChunk } from "../schemas/ExecResult.js"
-import {
-  CommandTimeout,
-  type Container,
-  ContainerGone,
-  InvalidOption
-} from "../services/ContainerService.js"
+import { ExecResult, StreamChunk, type StreamName } from "../schemas/ExecResult.js"
+import { CommandTimeout, type Container, ContainerGone, InvalidOption } from "../services/ContainerService.js"
 import { type AttachedExec, Engine, type ExecFrame } from "../services/Engine.js"
 import {
   type SendOptions,
@@ -293,7 +288,9 @@ class LiveSession implements Session {
   readonly outputEnded = Effect.gen(this, function* () {
     if (this.closing || this.endedError !== undefined) return yield* this.end(this.closedError("closed"))
     const inspect = yield* this.engine.execInspect(this.id).pipe(Effect.option)
-    const exitCode = Option.flatMap(inspect, (i) => Option.fromNullable(i.ExitCode)).pipe(Option.getOrUndefined)
+    const exitCode = Option.flatMap(inspect, (i) => Option.fromNullable(i.ExitCode)).pipe(
+      Option.getOrUndefined
+    )
     const running = yield* this.engine.inspectContainer(this.containerId).pipe(
       Effect.map((c) => c.State.Running),
       Effect.orElseSucceed(() => false)
@@ -304,8 +301,9 @@ class LiveSession implements Session {
   // --- public --------------------------------------------------------------
 
   private guardOpen<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SessionClosed> {
-    return Effect.suspend((): Effect.Effect<A, E | SessionClosed> =>
-      this.endedError === undefined ? effect : Effect.fail(this.endedError)
+    return Effect.suspend(
+      (): Effect.Effect<A, E | SessionClosed> =>
+        this.endedError === undefined ? effect : Effect.fail(this.endedError)
     )
   }
 
@@ -347,7 +345,10 @@ class LiveSession implements Session {
         yield* this.validate(command)
         const timeout = options.timeout ?? this.defaultTimeout
         if (!(timeout > 0)) {
-          return yield* new InvalidOption({ option: "timeout", detail: `must be > 0 seconds, got ${timeout}` })
+          return yield* new InvalidOption({
+            option: "timeout",
+            detail: `must be > 0 seconds, got ${timeout}`
+          })
         }
         return yield* Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(this.enqueue(command, true, timeout), (request) =>
@@ -382,64 +383,65 @@ class LiveSession implements Session {
     if (running) yield* this.kill(true)
     else yield* this.attached.endInput
   })
-
 }
 
-const open = (engine: Engine) => (container: Container, options: SessionOptions = {}) =>
-  Effect.gen(function* () {
-    for (const [key, value] of Object.entries(options.env ?? {})) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || value.includes("\u0000")) {
-        return yield* new InvalidOption({ option: "env", detail: `bad variable ${JSON.stringify(key)}` })
+const open =
+  (engine: Engine) =>
+  (container: Container, options: SessionOptions = {}) =>
+    Effect.gen(function* () {
+      for (const [key, value] of Object.entries(options.env ?? {})) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || value.includes("\u0000")) {
+          return yield* new InvalidOption({ option: "env", detail: `bad variable ${JSON.stringify(key)}` })
+        }
       }
-    }
-    const scope = yield* Scope.fork(container.scope, ExecutionStrategy.sequential)
-    yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
-    const env = [
-      "PS1=",
-      "PS2=",
-      "ENV=",
-      "HISTFILE=/dev/null",
-      ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)
-    ]
-    const execId = yield* engine
-      .execCreate(container.id, {
-        cmd: ["/bin/sh", "-i"],
-        stdin: true,
-        env,
-        ...(options.workdir ? { workingDir: options.workdir } : {}),
-        ...(options.user ? { user: options.user } : {})
-      })
-      .pipe(Effect.catchTag("ContainerNotFound", () => new ContainerGone({ containerId: container.id })))
-    const attached = yield* engine.execAttach(execId).pipe(Scope.extend(scope))
-    const prefix = newPrefix()
-    const queue = yield* Queue.unbounded<Request>()
-    const session = new LiveSession(engine, attached, container.id, container.timeout, queue, prefix)
-    session.closeScope = Scope.close(scope, Exit.void)
+      const scope = yield* Scope.fork(container.scope, ExecutionStrategy.sequential)
+      yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+      const env = [
+        "PS1=",
+        "PS2=",
+        "ENV=",
+        "HISTFILE=/dev/null",
+        ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)
+      ]
+      const execId = yield* engine
+        .execCreate(container.id, {
+          cmd: ["/bin/sh", "-i"],
+          stdin: true,
+          env,
+          ...(options.workdir ? { workingDir: options.workdir } : {}),
+          ...(options.user ? { user: options.user } : {})
+        })
+        .pipe(Effect.catchTag("ContainerNotFound", () => new ContainerGone({ containerId: container.id })))
+      const attached = yield* engine.execAttach(execId).pipe(Scope.extend(scope))
+      const prefix = newPrefix()
+      const queue = yield* Queue.unbounded<Request>()
+      const session = new LiveSession(engine, attached, container.id, container.timeout, queue, prefix)
+      session.closeScope = Scope.close(scope, Exit.void)
 
-    yield* Stream.runForEach(attached.output, (frame) => Effect.sync(() => session.onFrame(frame))).pipe(
-      Effect.ignore,
-      Effect.zipRight(session.outputEnded),
-      Effect.forkIn(scope)
-    )
-    const worker = yield* Queue.take(queue).pipe(
-      Effect.flatMap(session.runRequest),
-      Effect.catchAll((error) => session.end(error)),
-      Effect.forever,
-      Effect.forkIn(scope)
-    )
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.andThen(Fiber.interrupt(worker), session.shutdown).pipe(
-        Effect.timeoutOption("15 seconds"),
-        Effect.catchAllCause((cause) => Effect.logWarning("pocketdock: session close failed", cause))
+      yield* Stream.runForEach(attached.output, (frame) => Effect.sync(() => session.onFrame(frame))).pipe(
+        Effect.ignore,
+        Effect.zipRight(session.outputEnded),
+        Effect.forkIn(scope)
       )
-    )
-    yield* session.handshake(prefix).pipe(
-      Effect.raceFirst(Deferred.await(session.ended)),
-      Effect.tapError((error) => session.end(error))
-    )
-    return session as Session
-  }).pipe(Effect.withSpan("Session.open", { attributes: { containerId: container.id } }))
+      const worker = yield* Queue.take(queue).pipe(
+        Effect.flatMap(session.runRequest),
+        Effect.catchAll((error) => session.end(error)),
+        Effect.forever,
+        Effect.forkIn(scope)
+      )
+      yield* Scope.addFinalizer(
+        scope,
+        Effect.andThen(Fiber.interrupt(worker), session.shutdown).pipe(
+          Effect.timeoutOption("15 seconds"),
+          Effect.catchAllCause((cause) => Effect.logWarning("pocketdock: session close failed", cause))
+        )
+      )
+      yield* session.handshake(prefix).pipe(
+        Effect.raceFirst(Deferred.await(session.ended)),
+        Effect.tapError((error) => session.end(error))
+      )
+      return session as Session
+    }).pipe(Effect.withSpan("Session.open", { attributes: { containerId: container.id } }))
 
 /**
  * @since 0.1.0

@@ -43,6 +43,7 @@ const shellContract = (session: Session) =>
     const empty = yield* session.sendAndWait("true")
     expect([empty.stdout, empty.stderr, empty.exitCode]).toEqual(["", "", 0])
 
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax, not a template
     const broken = yield* session.sendAndWait('echo before; echo "${PD_UNSET?is not set}"; echo never')
     expect(broken.exitCode).not.toBe(0)
     expect(broken.stdout).toBe("before\n")
@@ -138,7 +139,8 @@ for (const engine of engines) {
           // concurrent callers are served one at a time, each with its own output
           const results = yield* Effect.forEach(
             Array.from({ length: 12 }, (_, i) => i),
-            (i) => session.sendAndWait(`echo out-${i}; sleep 0.0$((${i} % 3)); echo err-${i} >&2; (exit ${i})`),
+            (i) =>
+              session.sendAndWait(`echo out-${i}; sleep 0.0$((${i} % 3)); echo err-${i} >&2; (exit ${i})`),
             { concurrency: "unbounded" }
           )
           results.forEach((result, i) => {
@@ -148,20 +150,24 @@ for (const engine of engines) {
       )
     )
 
-    it.effect("a timeout spares background jobs of earlier commands; interrupting the caller interrupts the command", () =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const { busybox } = yield* Sandboxes
-          const session = yield* openIn(busybox)
-          yield* session.sendAndWait("sleep 301 >/dev/null 2>&1 &")
-          yield* Effect.flip(session.sendAndWait("sleep 302", { timeout: 1 }))
-          const fiber = yield* Effect.fork(session.sendAndWait("sleep 303; echo never"))
-          yield* Effect.sleep("500 millis")
-          yield* Fiber.interrupt(fiber)
-          const ps = yield* session.sendAndWait("ps -o args | grep '^sleep 30'; kill %1 2>/dev/null || pkill -f 'sleep 301'")
-          expect(ps.stdout).toBe("sleep 301\n")
-        })
-      )
+    it.effect(
+      "a timeout spares background jobs of earlier commands; interrupting the caller interrupts the command",
+      () =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const { busybox } = yield* Sandboxes
+            const session = yield* openIn(busybox)
+            yield* session.sendAndWait("sleep 301 >/dev/null 2>&1 &")
+            yield* Effect.flip(session.sendAndWait("sleep 302", { timeout: 1 }))
+            const fiber = yield* Effect.fork(session.sendAndWait("sleep 303; echo never"))
+            yield* Effect.sleep("500 millis")
+            yield* Fiber.interrupt(fiber)
+            const ps = yield* session.sendAndWait(
+              "ps -o args | grep '^sleep 30'; kill %1 2>/dev/null || pkill -f 'sleep 301'"
+            )
+            expect(ps.stdout).toBe("sleep 301\n")
+          })
+        )
     )
 
     it.effect("closed, exited and stopped sessions fail with SessionClosed, never hang", () =>
