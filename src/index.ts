@@ -16,9 +16,9 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Exit, ManagedRuntime, Option } from "effect"
+import { Cause, Effect, Exit, ManagedRuntime, Option, Scope } from "effect"
 import * as PocketDock from "./layers/PocketDock.js"
-import type { ExecResult } from "./schemas/ExecResult.js"
+import type { ExecResult, StreamName } from "./schemas/ExecResult.js"
 import {
   type Command,
   type Container as ContainerHandle,
@@ -26,6 +26,11 @@ import {
   type CreateOptions,
   type RunOptions
 } from "./services/ContainerService.js"
+import {
+  type Session as SessionHandle,
+  type SessionOptions,
+  SessionService
+} from "./services/SessionService.js"
 
 export * from "./schemas/Container.js"
 export * from "./schemas/ExecResult.js"
@@ -49,6 +54,7 @@ export {
   SocketConnectionError
 } from "./services/Engine.js"
 export { PocketDockError } from "./services/PocketDockError.js"
+export { SessionClosed, type SessionEndReason, type SessionOptions } from "./services/SessionService.js"
 
 /** The package version. */
 export const VERSION = "0.1.0"
@@ -147,6 +153,28 @@ export class Container implements AsyncDisposable {
     return runPromise(this.#runtime, effect, options.signal)
   }
 
+  /**
+   * Opens a persistent shell session (`/bin/sh`): `cd`, `export` and
+   * functions carry over between its commands. It closes with `close()`,
+   * `await using`, or when the sandbox shuts down.
+   */
+  async session(options: SessionOptions & { readonly signal?: AbortSignal } = {}): Promise<Session> {
+    const { signal, ...open } = options
+    const scope = Effect.runSync(Scope.make())
+    const handle = this.#handle
+    try {
+      const session = await runPromise(
+        this.#runtime,
+        Effect.flatMap(SessionService, (service) => service.open(handle, open)).pipe(Scope.extend(scope)),
+        signal
+      )
+      return new Session(session, this.#runtime, scope)
+    } catch (error) {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      throw error
+    }
+  }
+
   /** Removes the sandbox (a persistent one is stopped). Safe to call twice. */
   shutdown(options: { readonly force?: boolean } = {}): Promise<void> {
     return runPromise(this.#runtime, this.#handle.shutdown(options))
@@ -154,6 +182,76 @@ export class Container implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown()
+  }
+}
+
+/** Options of `Session.sendAndWait`. */
+export interface SendAndWaitOptions {
+  /** Seconds the command may run once started; default the sandbox's `timeout`. */
+  readonly timeout?: number | undefined
+  /** Aborting interrupts the command inside the container. */
+  readonly signal?: AbortSignal | undefined
+}
+
+/**
+ * A persistent shell session in a sandbox (see `Container.session`). Commands
+ * run one at a time, in the order sent; a command's stdin is `/dev/null`.
+ * Every call on a closed session throws `SessionClosed`.
+ */
+export class Session implements AsyncDisposable {
+  readonly #handle: SessionHandle
+  readonly #runtime: Runtime
+  readonly #scope: Scope.CloseableScope
+
+  /** @internal use `Container.session` */
+  constructor(handle: SessionHandle, runtime: Runtime, scope: Scope.CloseableScope) {
+    this.#handle = handle
+    this.#runtime = runtime
+    this.#scope = scope
+  }
+
+  /** The exec id of the shell. */
+  get id(): string {
+    return this.#handle.id
+  }
+
+  /** Queues a command and returns; its output goes to `read()` and `onOutput`. */
+  send(command: string): Promise<void> {
+    return runPromise(this.#runtime, this.#handle.send(command))
+  }
+
+  /**
+   * Runs a command and waits for its result. A timeout does not throw: the
+   * command is interrupted (the shell and its state survive) and the result
+   * has `timedOut: true` with the output so far.
+   */
+  sendAndWait(command: string, options: SendAndWaitOptions = {}): Promise<ExecResult> {
+    const effect = this.#handle
+      .sendAndWait(command, { timeout: options.timeout })
+      .pipe(Effect.catchTag("CommandTimeout", (error) => Effect.succeed(error.result)))
+    return runPromise(this.#runtime, effect, options.signal)
+  }
+
+  /** Drains the output that no `sendAndWait` claimed (output of `send`, background jobs). */
+  read(): string {
+    const exit = Effect.runSyncExit(this.#handle.read)
+    if (Exit.isSuccess(exit)) return exit.value
+    throw Cause.squash(exit.cause)
+  }
+
+  /** Calls `fn` with every piece of output as it arrives. */
+  onOutput(fn: (data: string, stream: StreamName) => void): void {
+    const exit = Effect.runSyncExit(this.#handle.onOutput((chunk) => fn(chunk.data, chunk.stream)))
+    if (Exit.isFailure(exit)) throw Cause.squash(exit.cause)
+  }
+
+  /** Ends the shell (a running command is killed). Safe to call twice. */
+  close(): Promise<void> {
+    return runPromise(this.#runtime, Scope.close(this.#scope, Exit.void))
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 }
 
