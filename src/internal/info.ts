@@ -116,6 +116,8 @@ const ipOf = (inspect: ContainerInspect): string => {
  */
 export const containerInfo = <E1, E2, E3, E4>(
   containerId: string,
+  /** The image as the caller named it (Podman's inspect says `localhost/x:latest`). */
+  image: string,
   inspectContainer: Effect.Effect<ContainerInspect, E1>,
   stats: (id: string) => Effect.Effect<ContainerStats | undefined, E2>,
   ps: Effect.Effect<ExecResult, E3>,
@@ -154,7 +156,7 @@ export const containerInfo = <E1, E2, E3, E4>(
       id: inspect.Id,
       name: inspect.Name.replace(/^\//, ""),
       status: inspect.State.Status,
-      image: inspect.Config.Image,
+      image,
       createdAt,
       startedAt,
       uptime: running && startedAt !== null ? Math.max(0, now - startedAt.getTime()) : null,

@@ -177,6 +177,7 @@ class LiveContainer implements Container {
     Effect.suspend(() =>
       Info.containerInfo(
         this.id,
+        this.image,
         this.guard(this.engine.inspectContainer(this.id)),
         (id) => this.guard(this.engine.stats(id)),
         this.run(Info.PS_COMMAND, { user: "0", timeout: 10 }),
