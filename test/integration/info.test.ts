@@ -91,10 +91,14 @@ for (const engine of engines) {
     it.effect("measures the CPU use of a busy process", () =>
       Effect.gen(function* () {
         const { sandbox } = yield* Rich
-        yield* sandbox.run("timeout 5 sh -c 'while :; do :; done' >/dev/null 2>&1 &")
-        const info = yield* sandbox.info()
-        expect(info.cpuPercent).toBeGreaterThan(10)
-        expect(info.cpuPercent).toBeLessThan(205)
+        const idle = yield* sandbox.info()
+        yield* sandbox.run("timeout 60 sh -c 'while :; do :; done' >/dev/null 2>&1 &")
+        const busy = yield* sandbox.info()
+        // on a loaded 2-core machine the loop may get little of a core; it still shows
+        expect(busy.cpuPercent).toBeGreaterThan(2)
+        expect(busy.cpuPercent).toBeGreaterThan(idle.cpuPercent)
+        // percent of one core: never above the machine's cores (Docker's formula on Podman gave 190% for 50%)
+        expect(busy.cpuPercent).toBeLessThanOrEqual(Os.availableParallelism() * 100 + 5)
         yield* sandbox.run("pkill -f 'while :' ; true")
       })
     )
