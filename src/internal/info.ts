@@ -146,7 +146,9 @@ export const containerInfo = <E1, E2, E3, E4>(
           ),
           Effect.catchAll(() => top.pipe(Effect.map((t) => parseProcesses(t.titles, t.processes))))
         )
-    const [[stats_, cpu], processList] = yield* Effect.all([measure, processes], { concurrency: 2 })
+    // `ps` first: run during the samples, its own CPU time would count as the container's
+    const processList = yield* processes
+    const [stats_, cpu] = yield* measure
     const usage = stats_?.memory_stats?.usage ?? 0
     const limit = stats_?.memory_stats?.limit ?? 0
     const createdAt = parseTime(inspect.Created) ?? new Date(0)
