@@ -121,13 +121,22 @@ for (const engine of engines) {
       })
     )
 
-    it.effect("reads through a symlink", () =>
+    it.effect("reads and pulls through a symlink", () =>
       Effect.gen(function* () {
         const sandbox = yield* Sandbox
         yield* sandbox.run(
           "mkdir -p /tmp/links && echo target > /tmp/links/real && ln -sf real /tmp/links/alias"
         )
         expect(text(yield* sandbox.readFile("/tmp/links/alias"))).toBe("target\n")
+        // pull follows a symlink given as the source on both engines (Podman does it on its own)
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pd-link-"))
+        try {
+          yield* sandbox.pull("/tmp/links/alias", Path.join(dir, "copy"))
+          expect(Fs.lstatSync(Path.join(dir, "copy")).isFile()).toBe(true)
+          expect(Fs.readFileSync(Path.join(dir, "copy"), "utf8")).toBe("target\n")
+        } finally {
+          Fs.rmSync(dir, { recursive: true, force: true })
+        }
       })
     )
 
