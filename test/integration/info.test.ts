@@ -49,6 +49,22 @@ const withRich = (engine: (typeof engines)[number]) =>
     })
   ).pipe(Layer.provideMerge(servicesFor(engine)))
 
+/** The sandbox the reboot tests share, in order, and its first id. */
+class Rebooted extends Context.Tag("test/Rebooted")<
+  Rebooted,
+  { readonly sandbox: Container; readonly firstId: string }
+>() {}
+
+const withRebooted = (engine: (typeof engines)[number]) =>
+  Layer.scoped(
+    Rebooted,
+    Effect.gen(function* () {
+      const service = yield* ContainerService
+      const sandbox = yield* service.scoped({ image: BUSYBOX, memLimit: "128m" })
+      return { sandbox, firstId: sandbox.id }
+    })
+  ).pipe(Layer.provideMerge(servicesFor(engine)))
+
 const exists = (id: string) =>
   Effect.flatMap(Engine, (engine) => engine.inspectContainer(id)).pipe(
     Effect.as(true),
@@ -130,43 +146,51 @@ for (const engine of engines) {
     )
   })
 
-  layer(servicesFor(engine), { excludeTestServices: true })(
+  layer(withRebooted(engine), { excludeTestServices: true })(
     `Container.reboot and snapshot [${engine.name}]`,
     (it) => {
-      it.scoped(
-        "reboot keeps the files and the lease; snapshot; fresh starts over with the same options",
+      it.effect("reboot keeps the files and takes the lease again", () =>
+        Effect.gen(function* () {
+          const { sandbox, firstId } = yield* Rebooted
+          yield* sandbox.writeFile("/home/sandbox/kept.txt", "kept")
+          yield* sandbox.run("sleep 1000 >/dev/null 2>&1 &")
+          yield* sandbox.reboot()
+          expect(sandbox.id).toBe(firstId)
+          expect(new TextDecoder().decode(yield* sandbox.readFile("/home/sandbox/kept.txt"))).toBe("kept")
+          const after = yield* sandbox.info()
+          expect(after.status).toBe("running")
+          expect(after.processes.some((p) => p.COMMAND?.includes("sleep 1000"))).toBe(false)
+          expect(hasLease(after)).toBe(true)
+        })
+      )
+
+      it.scoped("snapshot makes an image a new container starts from, by the name given", () =>
+        Effect.gen(function* () {
+          const { sandbox } = yield* Rebooted
+          const service = yield* ContainerService
+          const engineService = yield* Engine
+          yield* sandbox.writeFile("/home/sandbox/snap.txt", "snapshotted")
+          const image = `pdtest-snap-${Math.random().toString(36).slice(2, 8)}:v1`
+          const imageId = yield* Effect.acquireRelease(sandbox.snapshot(image), () =>
+            engineService.removeImage(image, true).pipe(Effect.ignore)
+          )
+          expect(imageId).toMatch(/^sha256:[a-f0-9]{64}$/)
+          const copy = yield* service.scoped({ image })
+          expect(new TextDecoder().decode(yield* copy.readFile("/home/sandbox/snap.txt"))).toBe("snapshotted")
+          yield* copy.shutdown()
+          expect((yield* Effect.flip(sandbox.snapshot("Not A Name")))._tag).toBe("InvalidOption")
+        })
+      )
+
+      it.effect(
+        "a fresh reboot starts over with the same options; then shutdown removes the new container",
         () =>
           Effect.gen(function* () {
-            const service = yield* ContainerService
-            const engineService = yield* Engine
-            const sandbox = yield* service.scoped({ image: BUSYBOX, memLimit: "128m" })
-            const firstId = sandbox.id
-            yield* sandbox.writeFile("/home/sandbox/kept.txt", "kept")
-            yield* sandbox.run("sleep 1000 >/dev/null 2>&1 &")
-
-            yield* sandbox.reboot()
-            expect(sandbox.id).toBe(firstId)
-            expect(new TextDecoder().decode(yield* sandbox.readFile("/home/sandbox/kept.txt"))).toBe("kept")
-            const after = yield* sandbox.info()
-            expect(after.status).toBe("running")
-            expect(after.processes.some((p) => p.COMMAND?.includes("sleep 1000"))).toBe(false)
-            expect(hasLease(after)).toBe(true)
-
-            // snapshot: a new container from the image, by the name given, has the files
-            const image = `pdtest-snap-${Math.random().toString(36).slice(2, 8)}:v1`
-            const imageId = yield* Effect.acquireRelease(sandbox.snapshot(image), () =>
-              engineService.removeImage(image, true).pipe(Effect.ignore)
-            )
-            expect(imageId).toMatch(/^sha256:[a-f0-9]{64}$/)
-            const copy = yield* service.create({ image })
-            expect(new TextDecoder().decode(yield* copy.readFile("/home/sandbox/kept.txt"))).toBe("kept")
-            yield* copy.shutdown()
-            expect((yield* Effect.flip(sandbox.snapshot("Not A Name")))._tag).toBe("InvalidOption")
-
+            const { sandbox, firstId } = yield* Rebooted
             yield* sandbox.reboot({ fresh: true })
             expect(sandbox.id).not.toBe(firstId)
             expect(yield* exists(firstId)).toBe(false)
-            expect((yield* Effect.flip(sandbox.readFile("/home/sandbox/kept.txt")))._tag).toBe("PathNotFound")
+            expect((yield* Effect.flip(sandbox.readFile("/home/sandbox/snap.txt")))._tag).toBe("PathNotFound")
             const fresh = yield* sandbox.info()
             expect(fresh.name).toBe(sandbox.name)
             expect(fresh.memoryLimit).toBe("128 MB")
