@@ -355,7 +355,7 @@ describe("tar extraction", () => {
           area.cleanup()
         }
       }),
-      { numRuns: 300 }
+      { numRuns: 200 }
     )
   })
 })
