@@ -18,6 +18,7 @@
  */
 import { Cause, Effect, Exit, ManagedRuntime, Option, Scope } from "effect"
 import * as PocketDock from "./layers/PocketDock.js"
+import type { ContainerInfo } from "./schemas/Container.js"
 import type { ExecResult, StreamName } from "./schemas/ExecResult.js"
 import {
   type Command,
@@ -39,9 +40,12 @@ export {
   CommandTimeout,
   ContainerGone,
   type CreateOptions,
+  HostPathError,
   InvalidOption,
   OutputTruncated,
-  type RunOptions
+  PathNotFound,
+  type RunOptions,
+  UnsafeArchive
 } from "./services/ContainerService.js"
 export {
   ContainerNotFound,
@@ -173,6 +177,59 @@ export class Container implements AsyncDisposable {
       await Effect.runPromise(Scope.close(scope, Exit.void))
       throw error
     }
+  }
+
+  /**
+   * Writes a file (text as UTF-8, or bytes), creating missing parent
+   * directories. Files under `/home/sandbox` belong to the sandbox user.
+   * @throws PathNotFound, InvalidOption, ContainerGone
+   */
+  writeFile(path: string, content: string | Uint8Array): Promise<void> {
+    return runPromise(this.#runtime, this.#handle.writeFile(path, content))
+  }
+
+  /** Reads a file's bytes (symlinks followed). @throws PathNotFound for a missing path */
+  readFile(path: string): Promise<Uint8Array> {
+    return runPromise(this.#runtime, this.#handle.readFile(path))
+  }
+
+  /**
+   * Names in a directory (default `/home/sandbox`), sorted, hidden ones
+   * included; directories end with `/`. @throws PathNotFound
+   */
+  async listFiles(path?: string): Promise<Array<string>> {
+    return [...(await runPromise(this.#runtime, this.#handle.listFiles(path)))]
+  }
+
+  /** Copies a host file or directory tree to container path `dest` (`dest` becomes the copy). */
+  push(src: string, dest: string): Promise<void> {
+    return runPromise(this.#runtime, this.#handle.push(src, dest))
+  }
+
+  /**
+   * Copies a container file or directory tree to host path `dest` (`dest`
+   * becomes the copy). Never writes outside `dest`. @throws PathNotFound, UnsafeArchive, HostPathError
+   */
+  pull(src: string, dest: string): Promise<void> {
+    return runPromise(this.#runtime, this.#handle.pull(src, dest))
+  }
+
+  /** State, memory, CPU (measured over ~0.5 s), processes, network and ports. */
+  info(): Promise<ContainerInfo> {
+    return runPromise(this.#runtime, this.#handle.info())
+  }
+
+  /**
+   * Restarts the sandbox, keeping its files; `fresh: true` recreates it from
+   * the same image and options (a new `containerId`, files gone).
+   */
+  reboot(options: { readonly fresh?: boolean } = {}): Promise<void> {
+    return runPromise(this.#runtime, this.#handle.reboot(options))
+  }
+
+  /** Commits the filesystem as image `imageName` (`repo[:tag]`); the image id. */
+  snapshot(imageName: string): Promise<string> {
+    return runPromise(this.#runtime, this.#handle.snapshot(imageName))
   }
 
   /** Removes the sandbox (a persistent one is stopped). Safe to call twice. */

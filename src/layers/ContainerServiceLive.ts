@@ -12,6 +12,8 @@
  */
 import { Effect, Exit, Layer, Scope } from "effect"
 import { collect, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
+import * as Files from "../internal/files.js"
+import * as Info from "../internal/info.js"
 import { DEFAULT_IMAGE, DEFAULT_MAX_OUTPUT, type ResolvedCreate, resolveCreate } from "../internal/options.js"
 import type { ExecResult } from "../schemas/ExecResult.js"
 import {
@@ -22,7 +24,10 @@ import {
   ContainerGone,
   ContainerService,
   type CreateOptions,
+  InvalidOption,
   OutputTruncated,
+  PathNotFound,
+  type RebootError,
   type RunOptions
 } from "../services/ContainerService.js"
 import {
@@ -77,7 +82,8 @@ class LiveContainer implements Container {
   constructor(
     private readonly engine: Engine,
     private readonly resolved: ResolvedCreate,
-    readonly id: string,
+    /** Changes when `reboot({ fresh: true })` creates the container again. */
+    public id: string,
     readonly socketPath: string,
     /** Owns the lease, sessions and processes; closed by shutdown. */
     readonly scope: Scope.CloseableScope
@@ -130,6 +136,88 @@ class LiveContainer implements Container {
       if (result.truncated) return yield* new OutputTruncated({ maxOutput, result })
       return result
     }).pipe(Effect.withSpan("Container.run"))
+  }
+
+  readonly writeFile = (path: string, content: string | Uint8Array) =>
+    Effect.suspend(() => this.guard(Files.writeFile(this.engine, this.id, path, content))).pipe(
+      Effect.withSpan("Container.writeFile", { attributes: { path } })
+    )
+
+  readonly readFile = (path: string) =>
+    Effect.suspend(() => this.guard(Files.readFile(this.engine, this.id, path))).pipe(
+      Effect.withSpan("Container.readFile", { attributes: { path } })
+    )
+
+  readonly listFiles = (path: string = Files.SANDBOX_HOME) => {
+    const self = this
+    return Effect.gen(function* () {
+      const dir = yield* Files.containerPath(path, true)
+      const result = yield* self.run(Files.listCommand(dir), { user: "0", maxOutput: 64 * 1024 * 1024 })
+      if (result.exitCode === 3) return yield* new PathNotFound({ containerId: self.id, path: dir })
+      if (result.exitCode !== 0) {
+        return yield* new InvalidOption({
+          option: "path",
+          detail: `${dir} is not a listable directory ${result.stderr}`.trim()
+        })
+      }
+      return Files.parseListing(result.stdout)
+    }).pipe(Effect.withSpan("Container.listFiles", { attributes: { path } }))
+  }
+
+  readonly push = (src: string, dest: string) =>
+    Effect.suspend(() => this.guard(Files.push(this.engine, this.id, src, dest))).pipe(
+      Effect.withSpan("Container.push", { attributes: { src, dest } })
+    )
+
+  readonly pull = (src: string, dest: string) =>
+    Effect.suspend(() => this.guard(Files.pull(this.engine, this.id, src, dest))).pipe(
+      Effect.withSpan("Container.pull", { attributes: { src, dest } })
+    )
+
+  readonly info = () =>
+    Effect.suspend(() =>
+      Info.containerInfo(
+        this.id,
+        this.image,
+        this.guard(this.engine.inspectContainer(this.id)),
+        (id) => this.guard(this.engine.stats(id)),
+        this.run(Info.PS_COMMAND, { user: "0", timeout: 10 }),
+        this.guard(this.engine.top(this.id))
+      )
+    )
+
+  readonly reboot = (options: { readonly fresh?: boolean } = {}): Effect.Effect<void, RebootError> => {
+    const self = this
+    return Effect.gen(function* () {
+      if (self.closed) return yield* new ContainerGone({ containerId: self.id })
+      yield* Effect.annotateCurrentSpan({ containerId: self.id, fresh: options.fresh === true })
+      if (options.fresh === true) {
+        yield* Effect.gen(function* () {
+          yield* self.engine.removeContainer(self.id)
+          self.id = yield* self.engine.createContainer(self.resolved.spec)
+          yield* self.engine.startContainer(self.id)
+        }).pipe(
+          // the old container is gone: a handle without a container is shut down
+          Effect.tapError(() => self.shutdown({ force: true }).pipe(Effect.ignore))
+        )
+      } else {
+        yield* self.guard(self.engine.restartContainer(self.id, 10))
+      }
+      // a restart ended the lease exec: an ephemeral container needs a new one
+      if (!self.persist) yield* self.guard(holdLease(self.engine, self.id, self.scope))
+    }).pipe(Effect.withSpan("Container.reboot"))
+  }
+
+  readonly snapshot = (imageName: string) => {
+    const self = this
+    return Effect.gen(function* () {
+      const { kind } = yield* self.engine.info
+      const { repo, tag } = yield* Info.snapshotRef(imageName, kind)
+      yield* Effect.annotateCurrentSpan({ containerId: self.id, repo, tag })
+      return yield* self.guard(
+        self.engine.commit(self.id, repo, tag, { "pocketdock.snapshot-of": self.name })
+      )
+    }).pipe(Effect.withSpan("Container.snapshot"))
   }
 
   readonly shutdown = (options: { readonly force?: boolean } = {}): Effect.Effect<void, ContainerError> => {

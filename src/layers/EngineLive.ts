@@ -645,6 +645,27 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           })
         ).pipe(Effect.withSpan("Engine.getArchive", { attributes: { containerId, path } })),
 
+      statPath: (containerId, path) =>
+        withContainer(containerId, (base) =>
+          Effect.gen(function* () {
+            // HEAD has no body: a 404 cannot tell a missing path from a missing container
+            const response = yield* expect(
+              { method: "HEAD", path: `${base}/archive`, query: { path } },
+              [200, 404],
+              requestError(`stat ${path}`)
+            )
+            if (response.status === 404) return undefined
+            const header = response.headers["x-docker-container-path-stat"] ?? ""
+            return yield* Schema.decodeUnknown(Schema.parseJson(PathStat))(
+              Buffer.from(header, "base64").toString("utf8")
+            ).pipe(
+              Effect.mapError(
+                () => new SocketCommunicationError({ detail: `unreadable path stat header for ${path}` })
+              )
+            )
+          })
+        ).pipe(Effect.withSpan("Engine.statPath", { attributes: { containerId, path } })),
+
       stats: (containerId) =>
         withContainer(containerId, (path) =>
           expect(

@@ -9,6 +9,7 @@
  */
 import type { Effect, Scope } from "effect"
 import { Context, Schema } from "effect"
+import type { ContainerInfo } from "../schemas/Container.js"
 import { ExecResult } from "../schemas/ExecResult.js"
 import type {
   ContainerNotFound,
@@ -82,6 +83,52 @@ export class OutputTruncated extends TaggedError<OutputTruncated>()("OutputTrunc
 }
 
 /**
+ * A path inside the container does not exist.
+ *
+ * @since 0.1.0
+ */
+export class PathNotFound extends TaggedError<PathNotFound>()("PathNotFound", {
+  containerId: Schema.String,
+  path: Schema.String
+}) {
+  override get message(): string {
+    return `no such file or directory in container ${this.containerId.slice(0, 12)}: ${this.path}`
+  }
+}
+
+/**
+ * An archive read from the container holds an entry that `pull` refuses to
+ * extract: one that would land outside the destination (`../`, another root,
+ * a path through a symlink, a hard link to outside) or a malformed tar.
+ * Nothing outside the destination was written.
+ *
+ * @since 0.1.0
+ */
+export class UnsafeArchive extends TaggedError<UnsafeArchive>()("UnsafeArchive", {
+  entry: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `refused archive entry ${JSON.stringify(this.entry)}: ${this.detail}`
+  }
+}
+
+/**
+ * A path on the host cannot be read or written (missing, not a directory,
+ * no permission, disk full...).
+ *
+ * @since 0.1.0
+ */
+export class HostPathError extends TaggedError<HostPathError>()("HostPathError", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `host path ${this.path}: ${this.detail}`
+  }
+}
+
+/**
  * What creating a container can fail with.
  *
  * @since 0.1.0
@@ -108,6 +155,34 @@ export type ContainerError = ContainerGone | ContainerNotRunning | EngineRequest
  * @since 0.1.0
  */
 export type RunError = ContainerError | InvalidOption | CommandTimeout | OutputTruncated
+
+/**
+ * What reading or writing a file inside the container can fail with.
+ *
+ * @since 0.1.0
+ */
+export type FileError = ContainerError | InvalidOption | PathNotFound
+
+/**
+ * What `listFiles` can fail with (it lists with a command inside the container).
+ *
+ * @since 0.1.0
+ */
+export type ListError = RunError | PathNotFound
+
+/**
+ * What `push` and `pull` can fail with.
+ *
+ * @since 0.1.0
+ */
+export type TransferError = FileError | UnsafeArchive | HostPathError
+
+/**
+ * What `reboot` can fail with: a fresh reboot creates the container again.
+ *
+ * @since 0.1.0
+ */
+export type RebootError = ContainerError | CreateError
 
 // --- options -------------------------------------------------------------------
 
@@ -197,6 +272,56 @@ export interface Container {
 
   /** Runs a command to completion: exit code, stdout and stderr apart. */
   readonly run: (command: Command, options?: RunOptions) => Effect.Effect<ExecResult, RunError>
+
+  /**
+   * Writes a file: text (as UTF-8) or bytes. Missing parent directories are
+   * created. Inside `/home/sandbox` the file (and the directories created)
+   * belong to the sandbox user (uid 1000), elsewhere to root.
+   */
+  readonly writeFile: (path: string, content: string | Uint8Array) => Effect.Effect<void, FileError>
+
+  /** Reads a file's bytes (a symlink is followed). A directory is an `InvalidOption`. */
+  readonly readFile: (path: string) => Effect.Effect<Uint8Array, FileError>
+
+  /**
+   * The names in a directory (default `/home/sandbox`), sorted, hidden ones
+   * included; directories end with `/`. Any name works, even one with a newline.
+   */
+  readonly listFiles: (path?: string) => Effect.Effect<ReadonlyArray<string>, ListError>
+
+  /**
+   * Copies a host file or directory tree to `dest` in the container: `dest`
+   * becomes the copy (a directory is merged into an existing one). Bytes,
+   * modes and symlinks are kept; parents are created.
+   */
+  readonly push: (src: string, dest: string) => Effect.Effect<void, TransferError>
+
+  /**
+   * Copies a file or directory tree of the container to host path `dest`:
+   * `dest` becomes the copy. Nothing is ever written outside `dest`, whatever
+   * the archive says (`UnsafeArchive`); symlinks are recreated, never followed.
+   */
+  readonly pull: (src: string, dest: string) => Effect.Effect<void, TransferError>
+
+  /**
+   * A live snapshot: state, memory, CPU (measured over ~0.5 s), processes,
+   * network and ports.
+   */
+  readonly info: () => Effect.Effect<ContainerInfo, ContainerError>
+
+  /**
+   * Restarts the container, keeping its filesystem. `fresh: true` removes it
+   * and creates it again from the same image and options (a new `id`; files
+   * are gone). Sessions and processes end either way.
+   */
+  readonly reboot: (options?: { readonly fresh?: boolean }) => Effect.Effect<void, RebootError>
+
+  /**
+   * Commits the container's filesystem as image `imageName` (`repo[:tag]`,
+   * default tag `latest`); the image id. `createNewContainer({ image: imageName })`
+   * starts from it on either engine.
+   */
+  readonly snapshot: (imageName: string) => Effect.Effect<string, ContainerError | InvalidOption>
 
   /**
    * Removes the container (a persistent one is only stopped). `force` kills

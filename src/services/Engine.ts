@@ -317,6 +317,14 @@ export interface Engine {
     containerId: string,
     path: string
   ) => Effect.Effect<ArchiveRead, ContainerNotFound | EngineRequestError | TransportError, Scope.Scope>
+  /**
+   * The stat of `path` (`HEAD` on the archive endpoint), or `undefined` when
+   * the engine answers 404: the path, or the container, does not exist.
+   */
+  readonly statPath: (
+    containerId: string,
+    path: string
+  ) => Effect.Effect<PathStat | undefined, ContainerNotFound | EngineRequestError | TransportError>
 
   readonly stats: (
     containerId: string
