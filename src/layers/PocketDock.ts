@@ -6,15 +6,17 @@
 import { Layer } from "effect"
 import type { ContainerService } from "../services/ContainerService.js"
 import type { Engine } from "../services/Engine.js"
+import type { ProjectHooks, ProjectService } from "../services/ProjectService.js"
 import * as ContainerServiceLive from "./ContainerServiceLive.js"
 import * as EngineLive from "./EngineLive.js"
+import * as ProjectServiceLive from "./ProjectServiceLive.js"
 
 /**
  * Everything pocketdock provides.
  *
  * @since 0.1.0
  */
-export type PocketDockServices = Engine | ContainerService
+export type PocketDockServices = Engine | ContainerService | ProjectService | ProjectHooks
 
 /**
  * Every service, on the given socket or the auto-detected one. Building it
@@ -23,4 +25,7 @@ export type PocketDockServices = Engine | ContainerService
  * @since 0.1.0
  */
 export const layer = (options: EngineLive.EngineOptions = {}): Layer.Layer<PocketDockServices> =>
-  ContainerServiceLive.layer.pipe(Layer.provideMerge(EngineLive.layer(options)))
+  ContainerServiceLive.layer.pipe(
+    Layer.provideMerge(ProjectServiceLive.layer),
+    Layer.provideMerge(EngineLive.layer(options))
+  )
