@@ -18,7 +18,10 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 
 const parseText = (path: string, text: string): Effect.Effect<unknown, ProjectConfigInvalid> =>
   Effect.try({
-    try: () => (path.endsWith(".toml") ? Toml.parse(text) : Yaml.parse(text, { prettyErrors: false })),
+    try: () =>
+      path.endsWith(".toml")
+        ? Toml.parse(text)
+        : Yaml.parse(text, { prettyErrors: false, logLevel: "error" }),
     catch: (error) =>
       new ProjectConfigInvalid({ path, field: "", detail: describe(error).split("\n")[0] ?? "" })
   })
