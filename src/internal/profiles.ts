@@ -35,7 +35,7 @@ const profile = (
 
 const PROFILES: ReadonlyArray<ProfileInfo> = [
   profile("minimal-python", false, "Debian bookworm + Python 3", "~220 MB"),
-  profile("minimal-node", false, "Debian bookworm + Node.js (Debian's nodejs)", "~260 MB"),
+  profile("minimal-node", false, "Debian bookworm + Node.js (Debian's nodejs)", "~370 MB"),
   profile(
     "minimal-bun",
     false,
@@ -43,7 +43,7 @@ const PROFILES: ReadonlyArray<ProfileInfo> = [
     "~250 MB",
     false
   ),
-  profile("dev", true, "Debian bookworm + git, Python 3, Node.js, make, curl", "~400 MB"),
+  profile("dev", true, "Debian bookworm + git, Python 3, Node.js, make, curl", "~490 MB"),
   profile("agent", true, "Debian bookworm + Python 3 with pip and venv, git, curl, jq", "~450 MB"),
   profile("embedded", false, "Debian bookworm + Python 3, pyserial, picocom, usbutils", "~260 MB")
 ]

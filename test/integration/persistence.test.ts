@@ -43,7 +43,7 @@ for (const engine of engines) {
             persist: true,
             project,
             memLimit: "64m",
-            timeout: 7,
+            timeout: 45,
             ports: { 0: 8080 }
           })
           yield* Effect.addFinalizer(() => removeQuietly(name))
@@ -60,13 +60,15 @@ for (const engine of engines) {
 
           const again = yield* service.resume(name)
           expect(again.id).toBe(first.id)
-          expect(again.timeout).toBe(7)
+          expect(again.timeout).toBe(45)
           expect(again.project).toBe(project)
           expect((yield* again.run("cat /home/sandbox/file.txt")).stdout).toBe("kept\n")
           const inspect = yield* Effect.flatMap(Engine, (e) => e.inspectContainer(name))
           expect(inspect.HostConfig.Memory).toBe(64 * 1024 * 1024)
-          const overridden = yield* service.resume(name, { timeout: 3 })
-          expect(overridden.timeout).toBe(3)
+          expect(Object.keys(inspect.HostConfig.PortBindings ?? {})).toEqual(["8080/tcp"])
+          expect(inspect.NetworkSettings?.Ports?.["8080/tcp"]?.[0]?.HostPort ?? "").toMatch(/^\d+$/)
+          const overridden = yield* service.resume(name, { timeout: 50 })
+          expect(overridden.timeout).toBe(50)
           // the resumed handle's shutdown stops it again, without removing it
           yield* again.shutdown()
           expect(yield* exists(name)).toBe("stopped")

@@ -51,29 +51,31 @@ for (const engine of engines) {
   layer(servicesFor(engine), { excludeTestServices: true })(`profile builds [${engine.name}]`, (it) => {
     // Each build runs once per engine: an image built from the same files is reused (see the cache test).
     for (const [name, command, expected] of LANGUAGE_CHECKS) {
-      it.scoped(`builds ${name} through the engine's build API and runs its language`, () =>
-        Effect.gen(function* () {
-          const lines: Array<string> = []
-          const result = yield* Images.buildProfile(name, {
-            onProgress: (line) => Effect.sync(() => lines.push(line))
-          })
-          expect(result.image).toBe(`pocketdock/${name}`)
-          if (result.built) expect(lines.length).toBeGreaterThan(0)
-          const image = yield* Effect.flatMap(Engine, (e) => e.inspectImage(result.image))
-          expect(image.Config?.Labels?.[Images.ImageLabels.hash]).toBe(result.hash)
+      it.scoped(
+        `builds ${name} through the engine's build API and runs its language`,
+        () =>
+          Effect.gen(function* () {
+            const lines: Array<string> = []
+            const result = yield* Images.buildProfile(name, {
+              onProgress: (line) => Effect.sync(() => lines.push(line))
+            })
+            expect(result.image).toBe(`pocketdock/${name}`)
+            if (result.built) expect(lines.length).toBeGreaterThan(0)
+            const image = yield* Effect.flatMap(Engine, (e) => e.inspectImage(result.image))
+            expect(image.Config?.Labels?.[Images.ImageLabels.hash]).toBe(result.hash)
 
-          const service = yield* ContainerService
-          const sandbox = yield* service.scoped({ profile: name })
-          expect(sandbox.image).toBe(`pocketdock/${name}`)
-          const run = yield* sandbox.run(command)
-          expect(run.stderr).toBe("")
-          expect(run.stdout).toBe(expected)
+            const service = yield* ContainerService
+            const sandbox = yield* service.scoped({ profile: name })
+            expect(sandbox.image).toBe(`pocketdock/${name}`)
+            const run = yield* sandbox.run(command)
+            expect(run.stderr).toBe("")
+            expect(run.stdout).toBe(expected)
 
-          // the second time is a cache hit: same files, same hash, nothing built
-          const again = yield* Images.buildProfile(name)
-          expect(again.built).toBe(false)
-          expect(again.hash).toBe(result.hash)
-        }),
+            // the second time is a cache hit: same files, same hash, nothing built
+            const again = yield* Images.buildProfile(name)
+            expect(again.built).toBe(false)
+            expect(again.hash).toBe(result.hash)
+          }),
         // a first build apt-gets from the Debian mirror: minutes on a loaded machine (cached after)
         BUILD_BUDGET_MS
       )
