@@ -137,6 +137,23 @@ python_rootfs() {
   echo "$out"
 }
 
+# A plain Debian rootfs (no language runtime) with a `sandbox` user: the base
+# the image profiles (profiles/*/Dockerfile) build FROM, offline of any registry.
+debian_rootfs() {
+  local out="$CACHE/debian-base-r$IMAGE_REVISION.tar"
+  if [ ! -s "$out" ]; then
+    apt_install mmdebstrap
+    mkdir -p "$CACHE"
+    log "building a Debian base rootfs with mmdebstrap"
+    mmdebstrap --quiet --variant=minbase --include=procps,ca-certificates \
+      --customize-hook='chroot "$1" useradd --create-home --uid 1000 --shell /bin/sh sandbox' \
+      --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
+      bookworm "$out.partial.tar" "$(debian_mirror)" </dev/null
+    mv "$out.partial.tar" "$out"
+  fi
+  echo "$out"
+}
+
 # A busybox rootfs with a `sandbox` user (uid 1000), from busybox-static.
 busybox_rootfs() {
   local out="$CACHE/busybox-r$IMAGE_REVISION.tar"
@@ -190,6 +207,7 @@ build_images() {
   local engine=$1
   import_image "$engine" pocketdock/busybox "$(busybox_rootfs)"
   import_image "$engine" pocketdock/minimal-python "$(python_rootfs)"
+  import_image "$engine" pocketdock/debian-base "$(debian_rootfs)"
 }
 
 main() {

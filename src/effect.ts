@@ -16,13 +16,18 @@
  *
  * @since 0.1.0
  */
+export * as Images from "./internal/images.js"
+export { listProfiles, resolveProfile } from "./internal/profiles.js"
 export * as ContainerServiceLive from "./layers/ContainerServiceLive.js"
 export * as EngineLive from "./layers/EngineLive.js"
 export * as PocketDock from "./layers/PocketDock.js"
+export * as ProjectServiceLive from "./layers/ProjectServiceLive.js"
 export * as SessionServiceLive from "./layers/SessionServiceLive.js"
 export * from "./schemas/Container.js"
 export * from "./schemas/ExecResult.js"
+export * from "./schemas/Project.js"
 export * from "./services/ContainerService.js"
 export * from "./services/Engine.js"
 export * from "./services/PocketDockError.js"
+export * from "./services/ProjectService.js"
 export * from "./services/SessionService.js"

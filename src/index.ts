@@ -17,9 +17,12 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, ManagedRuntime, Option, Scope } from "effect"
+import * as Images from "./internal/images.js"
+import * as Profiles from "./internal/profiles.js"
 import * as PocketDock from "./layers/PocketDock.js"
-import type { ContainerInfo } from "./schemas/Container.js"
+import type { ContainerInfo, ContainerListItem } from "./schemas/Container.js"
 import type { ExecResult, StreamName } from "./schemas/ExecResult.js"
+import type { DoctorReport, ProfileInfo } from "./schemas/Project.js"
 import {
   type Command,
   type Container as ContainerHandle,
@@ -27,6 +30,7 @@ import {
   type CreateOptions,
   type RunOptions
 } from "./services/ContainerService.js"
+import { ProjectService } from "./services/ProjectService.js"
 import {
   type Session as SessionHandle,
   type SessionOptions,
@@ -35,6 +39,7 @@ import {
 
 export * from "./schemas/Container.js"
 export * from "./schemas/ExecResult.js"
+export * from "./schemas/Project.js"
 export {
   type Command,
   CommandTimeout,
@@ -58,6 +63,13 @@ export {
   SocketConnectionError
 } from "./services/Engine.js"
 export { PocketDockError } from "./services/PocketDockError.js"
+export {
+  ProfileNotFound,
+  ProfileUnavailable,
+  ProjectConfigInvalid,
+  ProjectIOError,
+  ProjectNotInitialized
+} from "./services/ProjectService.js"
 export { SessionClosed, type SessionEndReason, type SessionOptions } from "./services/SessionService.js"
 
 /** The package version. */
@@ -140,6 +152,10 @@ export class Container implements AsyncDisposable {
   }
   get socketPath(): string {
     return this.#handle.socketPath
+  }
+  /** The instance directory in the project (`""` outside a project or when not persistent). */
+  get dataPath(): string {
+    return this.#handle.dataPath
   }
 
   /**
@@ -327,7 +343,7 @@ export class Session implements AsyncDisposable {
  */
 export const createNewContainer = async (options: CreateNewContainerOptions = {}): Promise<Container> => {
   const { socketPath, signal, ...create } = options
-  const runtime = runtimeFor(socketPath)
+  const runtime = runtimeFor(await socketFor(socketPath, create.projectRoot))
   const handle = await runPromise(
     runtime,
     Effect.flatMap(ContainerService, (service) => service.create(create)),
@@ -335,3 +351,149 @@ export const createNewContainer = async (options: CreateNewContainerOptions = {}
   )
   return new Container(handle, runtime)
 }
+
+/**
+ * The socket by precedence: explicit > `POCKETDOCK_SOCKET` > the project
+ * file's `socket` (project found from `start`, default cwd) > auto-detection
+ * (`undefined`).
+ */
+const socketFor = async (explicit: string | undefined, start?: string): Promise<string | undefined> => {
+  if (explicit !== undefined) return explicit
+  const loaded = await runPromise(
+    runtimeFor(undefined),
+    Effect.flatMap(ProjectService, (projects) => projects.loadConfig({ start }))
+  )
+  return loaded.socketSource === "project" ? loaded.socketPath : undefined
+}
+
+/** The engine socket of a management call. */
+export interface SocketOptions {
+  /** Engine socket; default `POCKETDOCK_SOCKET`, the project's `socket`, or auto-detection. */
+  readonly socketPath?: string | undefined
+}
+
+const withService = async <A, E>(
+  socketPath: string | undefined,
+  f: (service: ContainerService) => Effect.Effect<A, E>
+): Promise<A> => runPromise(runtimeFor(await socketFor(socketPath)), Effect.flatMap(ContainerService, f))
+
+/**
+ * Starts a stopped persistent container again, with its files, ports and
+ * limits. `timeout` (seconds) defaults to the one it was created with. Its
+ * `shutdown()` stops it again. Throws `ContainerNotFound` for an unknown
+ * name, `InvalidOption` for a container that is not persistent.
+ */
+export const resumeContainer = async (
+  name: string,
+  options: SocketOptions & { readonly timeout?: number | undefined } = {}
+): Promise<Container> => {
+  const runtime = runtimeFor(await socketFor(options.socketPath))
+  const handle = await runPromise(
+    runtime,
+    Effect.flatMap(ContainerService, (service) => service.resume(name, { timeout: options.timeout }))
+  )
+  return new Container(handle, runtime)
+}
+
+/** pocketdock's containers, running and stopped, optionally of one project. */
+export const listContainers = (
+  options: SocketOptions & { readonly project?: string | undefined } = {}
+): Promise<ReadonlyArray<ContainerListItem>> =>
+  withService(options.socketPath, (service) => service.list({ project: options.project }))
+
+/** Stops a container without removing it. */
+export const stopContainer = (name: string, options: SocketOptions = {}): Promise<void> =>
+  withService(options.socketPath, (service) => service.stop(name))
+
+/** Removes a container, persistent or not, and its instance directory. */
+export const destroyContainer = (name: string, options: SocketOptions = {}): Promise<void> =>
+  withService(options.socketPath, (service) => service.destroy(name))
+
+/** Removes pocketdock's stopped containers (of one project); how many were removed. */
+export const prune = (
+  options: SocketOptions & { readonly project?: string | undefined } = {}
+): Promise<number> =>
+  withService(options.socketPath, (service) => service.prune({ project: options.project }))
+
+/**
+ * Cross-references the project's instance directories (found from
+ * `projectRoot`, default cwd) with the engine's containers.
+ */
+export const doctor = async (
+  options: SocketOptions & { readonly projectRoot?: string | undefined } = {}
+): Promise<DoctorReport> =>
+  runPromise(
+    runtimeFor(await socketFor(options.socketPath, options.projectRoot)),
+    Effect.flatMap(ProjectService, (projects) => projects.doctor({ projectRoot: options.projectRoot }))
+  )
+
+/** The directory holding `.pocketdock/pocketdock.yaml`, walking up from `start` (default cwd). */
+export const findProjectRoot = async (start?: string): Promise<string | undefined> =>
+  runPromise(
+    runtimeFor(undefined),
+    Effect.flatMap(ProjectService, (projects) => projects.findProjectRoot(start)).pipe(
+      Effect.map(Option.getOrUndefined)
+    )
+  )
+
+/** Creates `.pocketdock/pocketdock.yaml` in `path` (default cwd), unless it exists; the project root. */
+export const initProject = (
+  path?: string,
+  options: { readonly projectName?: string | undefined } = {}
+): Promise<string> =>
+  runPromise(
+    runtimeFor(undefined),
+    Effect.flatMap(ProjectService, (projects) => projects.initProject(path, options))
+  )
+
+/** The profile of this name; throws `ProfileNotFound`. */
+export const resolveProfile = (name: string): ProfileInfo => {
+  const result = Effect.runSync(Effect.either(Profiles.resolveProfile(name)))
+  if (result._tag === "Left") throw result.left
+  return result.right
+}
+
+/** Every profile. */
+export const listProfiles = (): ReadonlyArray<ProfileInfo> => Profiles.listProfiles()
+
+/** Options of `buildProfile`. */
+export interface BuildProfileOptions extends SocketOptions {
+  /** Rebuild even when an up-to-date image exists. */
+  readonly force?: boolean | undefined
+  /** Try a profile that needs the internet (`minimal-bun`). */
+  readonly allowOnline?: boolean | undefined
+  /** Each progress line of the build as it comes. */
+  readonly onProgress?: ((line: string) => void) | undefined
+}
+
+/**
+ * Builds `pocketdock/NAME` from the profile's Dockerfile through the engine,
+ * unless an image built from the same files exists. `built` says whether it
+ * built.
+ */
+export const buildProfile = async (
+  name: string,
+  options: BuildProfileOptions = {}
+): Promise<{ readonly image: string; readonly built: boolean }> => {
+  const { onProgress } = options
+  const result = await runPromise(
+    runtimeFor(await socketFor(options.socketPath)),
+    Images.buildProfile(name, {
+      force: options.force,
+      allowOnline: options.allowOnline,
+      onProgress: onProgress === undefined ? undefined : (line) => Effect.sync(() => onProgress(line))
+    })
+  )
+  return { image: result.image, built: result.built }
+}
+
+/** Saves an image to a `.tar` file, or a gzip'd one when `file` ends in `.gz`/`.tgz`. */
+export const exportImage = async (image: string, file: string, options: SocketOptions = {}): Promise<void> =>
+  runPromise(runtimeFor(await socketFor(options.socketPath)), Images.exportImage(image, file))
+
+/** Loads the images of a `.tar` or `.tar.gz` file; the names loaded. */
+export const importImage = async (
+  file: string,
+  options: SocketOptions = {}
+): Promise<ReadonlyArray<string>> =>
+  runPromise(runtimeFor(await socketFor(options.socketPath)), Images.importImage(file))

@@ -18,7 +18,9 @@ export const Labels = {
   project: "pocketdock.project",
   instance: "pocketdock.instance",
   timeout: "pocketdock.timeout",
-  profile: "pocketdock.profile"
+  profile: "pocketdock.profile",
+  /** The instance directory of a persistent container in a project. */
+  dataPath: "pocketdock.data-path"
 } as const
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/

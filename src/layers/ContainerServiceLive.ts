@@ -10,12 +10,21 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { collect, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
 import * as Files from "../internal/files.js"
 import * as Info from "../internal/info.js"
-import { DEFAULT_IMAGE, DEFAULT_MAX_OUTPUT, type ResolvedCreate, resolveCreate } from "../internal/options.js"
+import {
+  DEFAULT_IMAGE,
+  DEFAULT_MAX_OUTPUT,
+  Labels,
+  type ResolvedCreate,
+  resolveCreate
+} from "../internal/options.js"
+import * as Persistence from "../internal/persistence.js"
+import { resolveProfile } from "../internal/profiles.js"
 import type { ExecResult } from "../schemas/ExecResult.js"
+import { HistoryEntry } from "../schemas/Project.js"
 import {
   type Command,
   CommandTimeout,
@@ -37,6 +46,7 @@ import {
   type EngineRequestError,
   type TransportError
 } from "../services/Engine.js"
+import { type LogKind, ProjectHooks } from "../services/ProjectService.js"
 
 /** The exec that ties an ephemeral container's life to this process's connection. */
 const LEASE_CMD = ["/bin/sh", "-c", "cat >/dev/null; kill -TERM 1"]
@@ -76,7 +86,13 @@ const asGone =
       )
     ) as Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning>
 
-class LiveContainer implements Container {
+/** Where an instance of a project records its runs and output; absent outside projects. */
+export interface InstanceRecorder {
+  readonly dataPath: string
+  readonly hooks: ProjectHooks
+}
+
+export class LiveContainer implements Container {
   private closed = false
 
   constructor(
@@ -86,8 +102,16 @@ class LiveContainer implements Container {
     public id: string,
     readonly socketPath: string,
     /** Owns the lease, sessions and processes; closed by shutdown. */
-    readonly scope: Scope.CloseableScope
+    readonly scope: Scope.CloseableScope,
+    private readonly recorder?: InstanceRecorder | undefined
   ) {}
+
+  get dataPath(): string {
+    return this.recorder?.dataPath ?? ""
+  }
+
+  readonly log = (kind: LogKind, data: string | Uint8Array): Effect.Effect<void> =>
+    this.recorder === undefined ? Effect.void : this.recorder.hooks.log(this.recorder.dataPath, kind, data)
 
   get name(): string {
     return this.resolved.spec.name
@@ -132,6 +156,19 @@ class LiveContainer implements Container {
           return yield* collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput, token })
         })
       )
+      if (self.recorder !== undefined) {
+        yield* self.recorder.hooks.record(
+          self.recorder.dataPath,
+          new HistoryEntry({
+            command: typeof command === "string" ? command : JSON.stringify(command),
+            exitCode: result.exitCode,
+            durationMs: result.durationMs,
+            time: new Date(Date.now() - result.durationMs).toISOString(),
+            timedOut: result.timedOut,
+            truncated: result.truncated
+          })
+        )
+      }
       if (result.timedOut) return yield* new CommandTimeout({ timeoutSeconds, result })
       if (result.truncated) return yield* new OutputTruncated({ maxOutput, result })
       return result
@@ -249,7 +286,7 @@ class LiveContainer implements Container {
  * ephemeral one) takes its lease. On failure or interruption half-way, what
  * was created is removed.
  */
-const start = (engine: Engine, resolved: ResolvedCreate) =>
+const start = (engine: Engine, resolved: ResolvedCreate, recorder?: InstanceRecorder) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function* () {
       const info = yield* restore(engine.info)
@@ -257,7 +294,7 @@ const start = (engine: Engine, resolved: ResolvedCreate) =>
         Effect.onInterrupt(() => engine.removeContainer(resolved.spec.name).pipe(Effect.ignore))
       )
       const scope = yield* Scope.make()
-      const container = new LiveContainer(engine, resolved, id, info.socketPath, scope)
+      const container = new LiveContainer(engine, resolved, id, info.socketPath, scope, recorder)
       yield* restore(
         Effect.gen(function* () {
           yield* engine.startContainer(id)
@@ -277,15 +314,70 @@ const start = (engine: Engine, resolved: ResolvedCreate) =>
  */
 export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(function* () {
   const engine = yield* Engine
+  const hooks = yield* Effect.serviceOption(ProjectHooks)
 
-  const create = (options: CreateOptions = {}) =>
-    resolveCreate(options, { image: DEFAULT_IMAGE, network: true }).pipe(
-      Effect.flatMap((resolved) => start(engine, resolved)),
-      Effect.withSpan("ContainerService.create", { attributes: { image: options.image ?? DEFAULT_IMAGE } })
+  const create = (given: CreateOptions = {}) =>
+    Effect.gen(function* () {
+      const prepared = Option.isSome(hooks)
+        ? yield* hooks.value.prepare(given)
+        : { options: given, dataPath: "" }
+      const options = prepared.options
+      const profile = options.profile === undefined ? undefined : yield* resolveProfile(options.profile)
+      const resolved = yield* resolveCreate(options, {
+        image: profile?.imageTag ?? DEFAULT_IMAGE,
+        network: profile?.networkDefault ?? true,
+        profile: profile?.name
+      })
+      const recorder =
+        Option.isSome(hooks) && prepared.dataPath !== ""
+          ? { dataPath: prepared.dataPath, hooks: hooks.value }
+          : undefined
+      const spec =
+        recorder === undefined
+          ? resolved.spec
+          : { ...resolved.spec, labels: { ...resolved.spec.labels, [Labels.dataPath]: recorder.dataPath } }
+      const container = yield* start(engine, { ...resolved, spec }, recorder)
+      if (recorder !== undefined) {
+        yield* recorder.hooks
+          .created(recorder.dataPath, { id: container.id, options, image: resolved.spec.image })
+          .pipe(Effect.tapError(() => engine.removeContainer(container.id).pipe(Effect.ignore)))
+      }
+      return container as Container
+    }).pipe(
+      Effect.withSpan("ContainerService.create", { attributes: { image: given.image ?? DEFAULT_IMAGE } })
     )
+
+  const recorderOf = (dataPath: string): InstanceRecorder | undefined =>
+    Option.isSome(hooks) && dataPath !== "" ? { dataPath, hooks: hooks.value } : undefined
+
+  const removeInstance = (dataPath: string) =>
+    Option.isSome(hooks) ? hooks.value.removeInstance(dataPath) : Effect.void
 
   const service: ContainerService = {
     create,
+    resume: (name, options = {}) =>
+      Persistence.resume(engine, name, options).pipe(
+        Effect.flatMap(({ id, resolved, dataPath }) =>
+          Effect.gen(function* () {
+            const info = yield* engine.info
+            const scope = yield* Scope.make()
+            const container: Container = new LiveContainer(
+              engine,
+              resolved,
+              id,
+              info.socketPath,
+              scope,
+              recorderOf(dataPath)
+            )
+            return container
+          })
+        ),
+        Effect.withSpan("ContainerService.resume", { attributes: { name } })
+      ),
+    list: (options = {}) => Persistence.list(engine, options),
+    stop: (name) => Persistence.stop(engine, name),
+    destroy: (name) => Persistence.destroy(engine, name, removeInstance),
+    prune: (options = {}) => Persistence.prune(engine, options, removeInstance),
     scoped: (options) =>
       Effect.acquireRelease(create(options), (container) =>
         container.shutdown().pipe(

@@ -9,7 +9,7 @@
  */
 import type { Effect, Scope } from "effect"
 import { Context, Schema } from "effect"
-import type { ContainerInfo } from "../schemas/Container.js"
+import type { ContainerInfo, ContainerListItem } from "../schemas/Container.js"
 import { ExecResult } from "../schemas/ExecResult.js"
 import type {
   ContainerNotFound,
@@ -20,6 +20,7 @@ import type {
   TransportError
 } from "./Engine.js"
 import { TaggedError } from "./PocketDockError.js"
+import type { LogKind, ProfileNotFound, ProjectError } from "./ProjectService.js"
 
 // --- errors ------------------------------------------------------------------
 
@@ -141,6 +142,8 @@ export type CreateError =
   | ContainerNotFound
   | ContainerNotRunning
   | TransportError
+  | ProfileNotFound
+  | ProjectError
 
 /**
  * What operating on an existing container can fail with.
@@ -206,8 +209,10 @@ export interface CreateOptions {
   readonly persist?: boolean | undefined
   /** Host path -> container path (append `:ro` to the container path for read-only). */
   readonly volumes?: Readonly<Record<string, string>> | undefined
-  /** Project the container belongs to. */
+  /** Project the container belongs to (`""`: none). Default: the project found from `projectRoot`. */
   readonly project?: string | undefined
+  /** Where to look for the project (walking up); default the current directory. */
+  readonly projectRoot?: string | undefined
   /** Image profile (see `listProfiles`); sets the image and the network default. */
   readonly profile?: string | undefined
   /** Host devices to pass through: `"/dev/ttyUSB0"` or `"/dev/host:/dev/inside"`. */
@@ -260,6 +265,8 @@ export interface Container {
   readonly image: string
   readonly persist: boolean
   readonly project: string
+  /** The instance directory (`.pocketdock/instances/NAME`), or `""` outside a project. */
+  readonly dataPath: string
   readonly socketPath: string
   /** Default `run` timeout in seconds. */
   readonly timeout: number
@@ -324,6 +331,12 @@ export interface Container {
   readonly snapshot: (imageName: string) => Effect.Effect<string, ContainerError | InvalidOption>
 
   /**
+   * Appends output to the instance's `logs/` when its project has `auto_log`
+   * on; does nothing outside a project. For sessions and detached processes.
+   */
+  readonly log: (kind: LogKind, data: string | Uint8Array) => Effect.Effect<void>
+
+  /**
    * Removes the container (a persistent one is only stopped). `force` kills
    * instead of asking the processes to stop. Idempotent.
    */
@@ -340,6 +353,31 @@ export interface ContainerService {
   readonly create: (options?: CreateOptions) => Effect.Effect<Container, CreateError>
   /** Creates a sandbox that is shut down when the scope closes. */
   readonly scoped: (options?: CreateOptions) => Effect.Effect<Container, CreateError, Scope.Scope>
+  /**
+   * Starts a stopped persistent container again, with its filesystem, ports
+   * and limits as they were. `timeout` defaults to the one it was created
+   * with. Its `shutdown` stops it again.
+   */
+  readonly resume: (
+    name: string,
+    options?: { readonly timeout?: number | undefined }
+  ) => Effect.Effect<Container, ContainerNotFound | InvalidOption | EngineRequestError | TransportError>
+  /** pocketdock's containers (running and stopped), optionally of one project. */
+  readonly list: (options?: {
+    readonly project?: string | undefined
+  }) => Effect.Effect<ReadonlyArray<ContainerListItem>, EngineRequestError | TransportError>
+  /** Stops a container without removing it. */
+  readonly stop: (
+    name: string
+  ) => Effect.Effect<void, ContainerNotFound | EngineRequestError | TransportError>
+  /** Removes a container whatever its `persist`, and its instance directory. */
+  readonly destroy: (
+    name: string
+  ) => Effect.Effect<void, ContainerNotFound | EngineRequestError | TransportError | ProjectError>
+  /** Removes pocketdock's stopped containers (of one project); how many. */
+  readonly prune: (options?: {
+    readonly project?: string | undefined
+  }) => Effect.Effect<number, EngineRequestError | TransportError | ProjectError>
 }
 
 /**
