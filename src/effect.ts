@@ -16,11 +16,13 @@
  *
  * @since 0.1.0
  */
+export * as ContainerPoolLive from "./layers/ContainerPoolLive.js"
 export * as ContainerServiceLive from "./layers/ContainerServiceLive.js"
 export * as EngineLive from "./layers/EngineLive.js"
 export * as PocketDock from "./layers/PocketDock.js"
 export * from "./schemas/Container.js"
 export * from "./schemas/ExecResult.js"
+export * from "./services/ContainerPool.js"
 export * from "./services/ContainerService.js"
 export * from "./services/Engine.js"
 export * from "./services/PocketDockError.js"

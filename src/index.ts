@@ -27,6 +27,14 @@ import {
   type RunOptions
 } from "./services/ContainerService.js"
 
+export {
+  type CreatePoolOptions,
+  createPool,
+  Pool,
+  PoolClosed,
+  type PoolOptions,
+  type PoolStats
+} from "./pool.js"
 export * from "./schemas/Container.js"
 export * from "./schemas/ExecResult.js"
 export {
