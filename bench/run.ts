@@ -16,7 +16,7 @@ import Docker from "dockerode"
 import { VERSION } from "../src/index.js"
 import type { PeerId, Target } from "./peers.js"
 import { renderMarkdown } from "./report.js"
-import { FULL, measureEngine, QUICK, type RowResult, SHORT } from "./rows.js"
+import { FULL, measureEngine, QUICK, type RowResult, type Settings, SHORT } from "./rows.js"
 
 const SOCKETS = {
   podman: process.env.POCKETDOCK_TEST_PODMAN_SOCKET ?? "/run/podman/podman.sock",
@@ -48,7 +48,9 @@ const parseArgs = (argv: ReadonlyArray<string>): Args => {
     quick,
     short: argv.includes("--short"),
     engines,
-    out: value("--out") ?? (quick ? undefined : Path.join(import.meta.dirname, "..", "BENCHMARKS.md")),
+    out:
+      value("--out") ??
+      (quick || argv.includes("--json") ? undefined : Path.join(import.meta.dirname, "..", "BENCHMARKS.md")),
     json: value("--json"),
     note: value("--note"),
     image: value("--image") ?? "pocketdock/busybox"
@@ -99,11 +101,41 @@ export interface BenchResult {
   }
   readonly versions: Record<string, string>
   readonly engines: ReadonlyArray<{ readonly engine: string; readonly rows: ReadonlyArray<RowResult> }>
+  /** absent in results written before it was recorded */
+  readonly settings?: Settings
   readonly peers: ReadonlyArray<PeerId>
+}
+
+/** `--merge a.json b.json --out FILE`: one report from separate runs (e.g. one per engine). */
+const merge = async (args: Args, files: ReadonlyArray<string>) => {
+  const results = await Promise.all(
+    files.map(async (file) => JSON.parse(await Fs.readFile(file, "utf8")) as BenchResult)
+  )
+  const first = results[0]
+  if (first === undefined) throw new Error("--merge needs JSON files from --json")
+  const merged: BenchResult = {
+    ...first,
+    versions: Object.assign({}, ...results.map((r) => r.versions)),
+    engines: results.flatMap((r) => r.engines)
+  }
+  const markdown = renderMarkdown(merged, first.settings ?? (first.quick ? QUICK : SHORT), args.note)
+  console.log(markdown)
+  if (args.out !== undefined) await Fs.writeFile(args.out, markdown)
 }
 
 const main = async () => {
   const args = parseArgs(process.argv.slice(2))
+  const mergeAt = process.argv.indexOf("--merge")
+  if (mergeAt !== -1) {
+    const files = process.argv.slice(mergeAt + 1).filter((a) => a.endsWith(".json"))
+    return merge(args, files)
+  }
+  // an interrupted run still removes what the peers created
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      void Promise.all(args.engines.map((engine) => sweep(SOCKETS[engine]))).finally(() => process.exit(130))
+    })
+  }
   const settings = args.quick ? QUICK : args.short ? SHORT : FULL
   const dockerodeVersion = JSON.parse(
     await Fs.readFile(
@@ -142,6 +174,7 @@ const main = async () => {
     },
     versions,
     engines,
+    settings,
     peers: ["pocketdock", "dockerode", "cli", "raw"]
   }
   const markdown = renderMarkdown(result, settings, args.note)
