@@ -98,7 +98,13 @@ const pocketdock = (target: Target): Peer => {
       const pd = await createNewContainer({ image: target.image, socketPath: target.socketPath })
       return { id: pd.containerId, pd }
     },
-    exec: async (sandbox, command) => (await handle(sandbox).run(command)).stdout,
+    // no 30 s default timeout: the other peers have none either
+    exec: async (sandbox, command) => {
+      const result = await handle(sandbox).run(command, { timeout: 3600 })
+      if (result.timedOut || result.exitCode !== 0)
+        throw new Error(`pocketdock run failed: ${JSON.stringify(result)}`)
+      return result.stdout
+    },
     remove: (sandbox) => handle(sandbox).shutdown(),
     // Engine level until runStream lands: the frames pocketdock decodes, counted.
     drain: (sandbox, command) =>
