@@ -37,6 +37,14 @@ import {
   SessionService
 } from "./services/SessionService.js"
 
+export {
+  type CreatePoolOptions,
+  createPool,
+  Pool,
+  PoolClosed,
+  type PoolOptions,
+  type PoolStats
+} from "./pool.js"
 export * from "./schemas/Container.js"
 export * from "./schemas/ExecResult.js"
 export * from "./schemas/Project.js"

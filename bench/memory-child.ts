@@ -1,0 +1,42 @@
+/**
+ * A fresh process that creates `n` sandboxes with one peer, holds them, and
+ * prints its RSS (after GC) as JSON: `node --expose-gc --import tsx
+ * bench/memory-child.ts <peer> <engine> <socket> <image> <label> <n>`.
+ */
+import { makePeers, type PeerId, type Sandbox } from "./peers.js"
+import { MB } from "./stats.js"
+
+const [peerId, engine, socketPath, image, label, count] = process.argv.slice(2)
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined)
+
+const main = async () => {
+  if (engine !== "podman" && engine !== "docker") throw new Error(`engine ${engine}`)
+  const peers = makePeers({ engine, socketPath: socketPath ?? "", image: image ?? "", label: label ?? "" })
+  const peer = peers[peerId as PeerId]
+  const n = Number(count)
+  const held: Array<Sandbox> = []
+  gc()
+  const baseline = process.memoryUsage().rss
+  try {
+    for (let i = 0; i < n; i += 4) {
+      held.push(...(await Promise.all(Array.from({ length: Math.min(4, n - i) }, () => peer.create()))))
+    }
+    // each has been used once, as a holder of sandboxes would
+    await Promise.all(held.map((sandbox) => peer.exec(sandbox, "true")))
+    gc()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    gc()
+    const rss = process.memoryUsage().rss
+    console.log(JSON.stringify({ rssMB: rss / MB, growthMB: (rss - baseline) / MB, sandboxes: held.length }))
+  } finally {
+    for (let i = 0; i < held.length; i += 8) {
+      await Promise.all(held.slice(i, i + 8).map((sandbox) => peer.remove(sandbox).catch(() => undefined)))
+    }
+  }
+  process.exit(0)
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})
