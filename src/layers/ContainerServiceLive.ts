@@ -10,9 +10,11 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Scope, Stream } from "effect"
 import { collect, toArgv, withPidReport } from "../internal/exec.js"
 import { DEFAULT_IMAGE, DEFAULT_MAX_OUTPUT, type ResolvedCreate, resolveCreate } from "../internal/options.js"
+import { ProcessCallbacks, startDetached } from "../internal/process.js"
+import { execStream } from "../internal/stream.js"
 import type { ExecResult } from "../schemas/ExecResult.js"
 import {
   type Command,
@@ -32,6 +34,7 @@ import {
   type EngineRequestError,
   type TransportError
 } from "../services/Engine.js"
+import type { DetachOptions, ExitCallback, OutputCallback, StreamOptions } from "../services/Process.js"
 
 /** The exec that ties an ephemeral container's life to this process's connection. */
 const LEASE_CMD = ["/bin/sh", "-c", "cat >/dev/null; kill -TERM 1"]
@@ -73,6 +76,7 @@ const asGone =
 
 class LiveContainer implements Container {
   private closed = false
+  private readonly callbacks = new ProcessCallbacks()
 
   constructor(
     private readonly engine: Engine,
@@ -107,29 +111,64 @@ class LiveContainer implements Container {
       : asGone(this.engine, this.id)(effect)
   }
 
-  readonly run = (command: Command, options: RunOptions = {}) => {
+  /** Creates the exec of a command (PID-reporting wrapper, env, workdir, user). */
+  private createExec(command: Command, options: RunOptions | DetachOptions) {
     const self = this
     return Effect.gen(function* () {
       const argv = yield* toArgv(command, options.lang)
+      yield* Effect.annotateCurrentSpan({ containerId: self.id, command: argv.join(" ").slice(0, 200) })
+      return yield* self.guard(
+        self.engine.execCreate(self.id, {
+          cmd: withPidReport(argv),
+          ...(options.env ? { env: Object.entries(options.env).map(([k, v]) => `${k}=${v}`) } : {}),
+          ...(options.workdir ? { workingDir: options.workdir } : {}),
+          ...(options.user ? { user: options.user } : {})
+        })
+      )
+    })
+  }
+
+  readonly run = (command: Command, options: RunOptions = {}) => {
+    const self = this
+    return Effect.gen(function* () {
       const timeoutSeconds = options.timeout ?? self.timeout
       const maxOutput = options.maxOutput ?? DEFAULT_MAX_OUTPUT
-      yield* Effect.annotateCurrentSpan({ containerId: self.id, command: argv.join(" ").slice(0, 200) })
+      const execId = yield* self.createExec(command, options)
       const result: ExecResult = yield* self.guard(
-        Effect.gen(function* () {
-          const execId = yield* self.engine.execCreate(self.id, {
-            cmd: withPidReport(argv),
-            ...(options.env ? { env: Object.entries(options.env).map(([k, v]) => `${k}=${v}`) } : {}),
-            ...(options.workdir ? { workingDir: options.workdir } : {}),
-            ...(options.user ? { user: options.user } : {})
-          })
-          return yield* collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput })
-        })
+        collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput })
       )
       if (result.timedOut) return yield* new CommandTimeout({ timeoutSeconds, result })
       if (result.truncated) return yield* new OutputTruncated({ maxOutput, result })
       return result
     }).pipe(Effect.withSpan("Container.run"))
   }
+
+  readonly runStream = (command: Command, options: StreamOptions = {}) =>
+    Stream.unwrap(
+      Effect.map(this.createExec(command, options), (execId) =>
+        execStream(this.engine, this.id, execId, {
+          timeoutSeconds: options.timeout ?? this.timeout,
+          maxOutput: options.maxOutput ?? DEFAULT_MAX_OUTPUT,
+          result: options.result
+        })
+      )
+    ).pipe(Stream.withSpan("Container.runStream"))
+
+  readonly runDetached = (command: Command, options: DetachOptions = {}) =>
+    Effect.flatMap(this.createExec(command, options), (execId) =>
+      startDetached(this.engine, this.id, execId, {
+        bufferSize: options.bufferSize,
+        timeoutSeconds: options.timeout,
+        callbacks: this.callbacks,
+        container: this
+      })
+    ).pipe(Effect.withSpan("Container.runDetached"))
+
+  readonly onStdout = (callback: OutputCallback) =>
+    Effect.sync(() => void this.callbacks.stdout.push(callback))
+  readonly onStderr = (callback: OutputCallback) =>
+    Effect.sync(() => void this.callbacks.stderr.push(callback))
+  readonly onExit = (callback: ExitCallback) => Effect.sync(() => void this.callbacks.exit.push(callback))
 
   readonly shutdown = (options: { readonly force?: boolean } = {}): Effect.Effect<void, ContainerError> => {
     const self = this
