@@ -28,6 +28,13 @@ export const incompleteUtf8Tail = (bytes: Uint8Array): number => {
   return 0
 }
 
+/** The first index at or after `at` that does not fall inside a UTF-8 character. */
+const skipContinuation = (bytes: Uint8Array, at: number): number => {
+  let index = at
+  while (index < bytes.length && ((bytes[index] ?? 0) & 0xc0) === 0x80) index++
+  return index
+}
+
 const concat = (pieces: ReadonlyArray<Uint8Array>): Uint8Array => {
   const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0))
   let at = 0
@@ -60,7 +67,10 @@ export class RingBuffer {
   /** Appends a copy of `data`, evicting the oldest bytes past the capacity. */
   push(stream: StreamName, data: Uint8Array): void {
     if (data.length === 0) return
-    const copy = data.length > this.capacity ? data.slice(data.length - this.capacity) : data.slice()
+    const before = this.bytes
+    let from = Math.max(0, data.length - this.capacity)
+    if (from > 0) from = skipContinuation(data, from)
+    const copy = data.slice(from)
     if (copy.length < data.length) this.overflowed = true
     const last = this.pieces[this.pieces.length - 1]
     // merge small writes so that many tiny frames do not make many pieces
@@ -84,14 +94,29 @@ export class RingBuffer {
         this.bytes -= head.data.length
       } else {
         // cut, and do not leave half a character at the head
-        let cut = excess
-        while (cut < head.data.length && ((head.data[cut] ?? 0) & 0xc0) === 0x80) cut++
+        const cut = skipContinuation(head.data, excess)
         head.data = head.data.subarray(cut)
         this.bytes -= cut
         excess = 0
         if (head.data.length === 0) this.pieces.shift()
       }
     }
+    if (this.bytes < before + copy.length) this.trimHeads()
+  }
+
+  /** After an eviction: no stream may start in the middle of a character. */
+  private trimHeads(): void {
+    for (const stream of ["stdout", "stderr"] as const) {
+      for (const piece of this.pieces) {
+        if (piece.stream !== stream) continue
+        const cut = skipContinuation(piece.data, 0)
+        piece.data = piece.data.subarray(cut)
+        this.bytes -= cut
+        // a piece that was all continuation bytes: the character goes on in the next one
+        if (piece.data.length > 0) break
+      }
+    }
+    this.pieces = this.pieces.filter((piece) => piece.data.length > 0)
   }
 
   private bytesOf(stream: StreamName): Uint8Array {
