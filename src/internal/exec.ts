@@ -105,8 +105,9 @@ export class PidReader {
 }
 
 /**
- * Kills the process group led by `pid` inside the container (and the process
- * itself, should it have left its group), as root.
+ * Signals the process group led by `pid` inside the container (or the
+ * process alone, should its group be gone), as root. Once only: a second
+ * SIGTERM would run a shell's trap twice.
  */
 export const killInside = (
   engine: Engine,
@@ -118,7 +119,7 @@ export const killInside = (
     const sig = typeof signal === "number" ? String(signal) : signal.replace(/^SIG/, "")
     if (!/^[A-Z0-9]+$/.test(sig)) return
     const execId = yield* engine.execCreate(containerId, {
-      cmd: ["/bin/sh", "-c", `kill -${sig} -${pid} 2>/dev/null; kill -${sig} ${pid} 2>/dev/null; true`],
+      cmd: ["/bin/sh", "-c", `kill -${sig} -${pid} 2>/dev/null || kill -${sig} ${pid} 2>/dev/null; true`],
       user: "0"
     })
     yield* Stream.runDrain(engine.execStart(execId))
