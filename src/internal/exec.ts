@@ -133,8 +133,14 @@ export class OutputCollector {
 
   constructor(readonly maxOutput: number) {}
 
+  /** Keeps what fits; returns false once the cap is reached. */
+  add(stream: StreamName, data: Uint8Array): boolean {
+    this.keep(stream, data)
+    return !this.truncated
+  }
+
   /** Keeps what fits and returns it (a copy); past the cap, `truncated` is set. */
-  add(stream: StreamName, data: Uint8Array): Uint8Array {
+  keep(stream: StreamName, data: Uint8Array): Uint8Array {
     if (this.truncated) return new Uint8Array(0)
     const room = this.maxOutput - this.bytes
     // copy: the frame may be a view of a larger, reused buffer
@@ -288,7 +294,7 @@ export const collect = (
       timeoutSeconds: options.timeoutSeconds,
       stop: options.stop,
       onOutput: (stream, data) => {
-        const kept = output.add(stream, data)
+        const kept = output.keep(stream, data)
         if (kept.length > 0 && options.onOutput) options.onOutput({ stream, data: kept })
         return !output.truncated
       }

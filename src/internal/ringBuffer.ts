@@ -50,6 +50,8 @@ const decoder = new TextDecoder()
 export class RingBuffer {
   private pieces: Array<Piece> = []
   private bytes = 0
+  /** Bytes held per stream. */
+  private readonly held: Record<StreamName, number> = { stdout: 0, stderr: 0 }
   private overflowed = false
 
   constructor(readonly capacity: number = DEFAULT_BUFFER_SIZE) {}
@@ -69,9 +71,18 @@ export class RingBuffer {
     if (data.length === 0) return
     const before = this.bytes
     let from = Math.max(0, data.length - this.capacity)
-    if (from > 0) from = skipContinuation(data, from)
+    if (from > 0) {
+      // this write alone fills the buffer: everything held is older than what it drops
+      this.overflowed = true
+      this.pieces = []
+      this.bytes = 0
+      this.held.stdout = 0
+      this.held.stderr = 0
+    }
+    // nothing of this stream held: bytes continuing a character whose start was evicted are orphans
+    if (from > 0 || this.held[stream] === 0) from = skipContinuation(data, from)
     const copy = data.slice(from)
-    if (copy.length < data.length) this.overflowed = true
+    if (copy.length === 0) return
     const last = this.pieces[this.pieces.length - 1]
     // merge small writes so that many tiny frames do not make many pieces
     if (last !== undefined && last.stream === stream && last.data.length + copy.length <= 4096) {
@@ -83,6 +94,7 @@ export class RingBuffer {
       this.pieces.push({ stream, data: copy })
     }
     this.bytes += copy.length
+    this.held[stream] += copy.length
     let excess = this.bytes - this.capacity
     if (excess > 0) this.overflowed = true
     while (excess > 0) {
@@ -92,11 +104,13 @@ export class RingBuffer {
         this.pieces.shift()
         excess -= head.data.length
         this.bytes -= head.data.length
+        this.held[head.stream] -= head.data.length
       } else {
         // cut, and do not leave half a character at the head
         const cut = skipContinuation(head.data, excess)
         head.data = head.data.subarray(cut)
         this.bytes -= cut
+        this.held[head.stream] -= cut
         excess = 0
         if (head.data.length === 0) this.pieces.shift()
       }
@@ -112,6 +126,7 @@ export class RingBuffer {
         const cut = skipContinuation(piece.data, 0)
         piece.data = piece.data.subarray(cut)
         this.bytes -= cut
+        this.held[stream] -= cut
         // a piece that was all continuation bytes: the character goes on in the next one
         if (piece.data.length > 0) break
       }
@@ -144,7 +159,10 @@ export class RingBuffer {
       if (tail > 0) kept.push({ stream, data: bytes.slice(bytes.length - tail) })
     }
     this.pieces = kept
-    this.bytes = kept.reduce((sum, piece) => sum + piece.data.length, 0)
+    this.held.stdout = 0
+    this.held.stderr = 0
+    for (const piece of kept) this.held[piece.stream] += piece.data.length
+    this.bytes = this.held.stdout + this.held.stderr
     return out
   }
 }

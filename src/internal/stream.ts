@@ -72,7 +72,7 @@ export const execStream = (
           timeoutSeconds: options.timeoutSeconds,
           stop,
           onOutput: (stream, data) => {
-            const kept = output.add(stream, data)
+            const kept = output.keep(stream, data)
             emit(stream, decoders.decode(stream, kept))
             return !output.truncated
           }
