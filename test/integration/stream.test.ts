@@ -41,16 +41,21 @@ for (const engine of engines) {
           const sandbox = yield* Sandbox
           const result = yield* Deferred.make<ExecResult>()
           const seenWhileRunning: Array<boolean> = []
-          const chunks = yield* sandbox.runStream("echo first-s1; sleep 2; echo second-s1", { result }).pipe(
-            Stream.tap(() =>
-              Effect.gen(function* () {
-                // the command line is visible in ps while the command runs
-                if (seenWhileRunning.length === 0)
+          // the command cannot end before the test, having seen the first chunk, creates the file
+          const chunks = yield* sandbox
+            .runStream("echo first-s1; while [ ! -e /tmp/go-s1 ]; do sleep 0.1; done; echo second-s1", {
+              result
+            })
+            .pipe(
+              Stream.tap(() =>
+                Effect.gen(function* () {
+                  if (seenWhileRunning.length > 0) return
                   seenWhileRunning.push((yield* processes(sandbox)).includes("second-s1"))
-              })
-            ),
-            Stream.runCollect
-          )
+                  yield* sandbox.run("touch /tmp/go-s1")
+                })
+              ),
+              Stream.runCollect
+            )
           expect(seenWhileRunning).toEqual([true])
           expect(Chunk.toArray(chunks)[0]?.data).toBe("first-s1\n")
           expect(joined(chunks, "stdout")).toBe("first-s1\nsecond-s1\n")
@@ -252,11 +257,17 @@ for (const engine of engines) {
     }, 60_000)
 
     vitestIt("for await yields chunks as they arrive; result after the loop", async () => {
-      const s = sandbox.run("echo one-f1; sleep 1; echo two-f1 >&2; exit 2", { stream: true })
+      const s = sandbox.run(
+        "echo one-f1; while [ ! -e /tmp/go-f1 ]; do sleep 0.1; done; echo two-f1 >&2; exit 2",
+        { stream: true }
+      )
       const chunks: Array<StreamChunk> = []
       let runningAtFirst: boolean | undefined
       for await (const chunk of s) {
-        if (runningAtFirst === undefined) runningAtFirst = (await ps()).includes("two-f1")
+        if (runningAtFirst === undefined) {
+          runningAtFirst = (await ps()).includes("two-f1")
+          await sandbox.run("touch /tmp/go-f1")
+        }
         chunks.push(chunk)
       }
       expect(runningAtFirst).toBe(true)
