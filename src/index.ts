@@ -16,7 +16,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Exit, ManagedRuntime, Option, Scope } from "effect"
+import { Cause, Deferred, Effect, ExecutionStrategy, Exit, ManagedRuntime, Option, Scope } from "effect"
+import { ExecStream, Process } from "./facade/process.js"
 import * as Images from "./internal/images.js"
 import * as Profiles from "./internal/profiles.js"
 import * as PocketDock from "./layers/PocketDock.js"
@@ -30,6 +31,7 @@ import {
   type CreateOptions,
   type RunOptions
 } from "./services/ContainerService.js"
+import type { Signal } from "./services/Process.js"
 import { ProjectService } from "./services/ProjectService.js"
 import {
   type Session as SessionHandle,
@@ -37,6 +39,7 @@ import {
   SessionService
 } from "./services/SessionService.js"
 
+export { ExecStream, Process } from "./facade/process.js"
 export {
   type CreatePoolOptions,
   createPool,
@@ -127,7 +130,15 @@ export interface CreateNewContainerOptions extends CreateOptions {
 /** Options of `Container.run`. */
 export interface RunCallOptions extends RunOptions {
   readonly signal?: AbortSignal | undefined
+  /** Return an `ExecStream` of the output as it arrives. */
+  readonly stream?: boolean | undefined
+  /** Run in the background: return a `Process`. */
+  readonly detach?: boolean | undefined
+  /** With `detach`: bytes of output the process's ring buffer keeps (default 1 MiB). */
+  readonly bufferSize?: number | undefined
 }
+
+export type { Signal }
 
 /**
  * A sandbox. Shut it down with `shutdown()`, or let `await using` do it.
@@ -171,7 +182,26 @@ export class Container implements AsyncDisposable {
    * is executed without a shell. A timeout or an output past `maxOutput` do
    * not throw: the result says `timedOut` / `truncated` and keeps the output.
    */
-  run(command: Command, options: RunCallOptions = {}): Promise<ExecResult> {
+  run(
+    command: Command,
+    options: RunCallOptions & { readonly stream: true; readonly detach?: false }
+  ): ExecStream
+  run(
+    command: Command,
+    options: RunCallOptions & { readonly detach: true; readonly stream?: false }
+  ): Promise<Process>
+  run(
+    command: Command,
+    options?: RunCallOptions & { readonly stream?: false; readonly detach?: false }
+  ): Promise<ExecResult>
+  run(command: Command, options: RunCallOptions = {}): Promise<ExecResult> | ExecStream | Promise<Process> {
+    if (options.stream === true) {
+      const result = Effect.runSync(Deferred.make<ExecResult>())
+      return new ExecStream(this.#handle.runStream(command, { ...options, result }), result, () =>
+        this.#runtime.runtime()
+      )
+    }
+    if (options.detach === true) return this.#detach(command, options)
     const effect = this.#handle.run(command, options).pipe(
       Effect.catchTags({
         CommandTimeout: (error) => Effect.succeed(error.result),
@@ -254,6 +284,39 @@ export class Container implements AsyncDisposable {
   /** Commits the filesystem as image `imageName` (`repo[:tag]`); the image id. */
   snapshot(imageName: string): Promise<string> {
     return runPromise(this.#runtime, this.#handle.snapshot(imageName))
+  }
+
+  #detach(command: Command, options: RunCallOptions): Promise<Process> {
+    const handle = this.#handle
+    const run = <A, E>(effect: Effect.Effect<A, E>) => runPromise(this.#runtime, effect)
+    return runPromise(
+      this.#runtime,
+      Effect.gen(function* () {
+        // a child of the sandbox's lifetime: the process dies with the sandbox
+        const scope = yield* Scope.fork(handle.scope, ExecutionStrategy.sequential)
+        const process = yield* handle.runDetached(command, options).pipe(
+          Scope.extend(scope),
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
+        return new Process(process, scope, run)
+      }),
+      options.signal
+    )
+  }
+
+  /** Registers `fn(container, data)`, called with the stdout of detached processes. */
+  onStdout(fn: (container: Container, data: string) => void): void {
+    Effect.runSync(this.#handle.onStdout((_, data) => fn(this, data)))
+  }
+
+  /** Registers `fn(container, data)`, called with the stderr of detached processes. */
+  onStderr(fn: (container: Container, data: string) => void): void {
+    Effect.runSync(this.#handle.onStderr((_, data) => fn(this, data)))
+  }
+
+  /** Registers `fn(container, exitCode)`, called when a detached process ends. */
+  onExit(fn: (container: Container, exitCode: number) => void): void {
+    Effect.runSync(this.#handle.onExit((_, exitCode) => fn(this, exitCode)))
   }
 
   /** Removes the sandbox (a persistent one is stopped). Safe to call twice. */

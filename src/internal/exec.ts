@@ -112,10 +112,12 @@ export const newRunToken = (): string => Crypto.randomBytes(12).toString("hex")
 export const runTokenEnv = (token: string): string => `POCKETDOCK_RUN=${token}`
 
 /**
- * Kills, inside the container and as root, the process group led by `pid`
- * (and the process itself, should it have left its group) and, given a run
- * token, every process whose environment carries it: that finds a command
- * whose PID report never arrived, and children that left the group.
+ * Signals, inside the container and as root, the process group led by `pid`
+ * (or the process alone, should its group be gone) — once only: a second
+ * SIGTERM would run a shell's trap twice. Given a run token, a KILL also
+ * reaches every process whose environment carries it, and without a PID the
+ * token alone finds the command: that covers a command whose PID report
+ * never arrived, and children that left the group.
  */
 export const killInside = (
   engine: Engine,
@@ -128,11 +130,12 @@ export const killInside = (
     const sig = typeof signal === "number" ? String(signal) : signal.replace(/^SIG/, "")
     if (!/^[A-Z0-9]+$/.test(sig)) return
     const byPid =
-      pid === undefined ? "" : `kill -${sig} -${pid} 2>/dev/null; kill -${sig} ${pid} 2>/dev/null; `
-    const byToken =
-      token === undefined || !/^[0-9a-f]+$/.test(token)
-        ? ""
-        : `for d in /proc/[0-9]*; do grep -qs '${runTokenEnv(token)}' "$d/environ" && kill -${sig} "\${d#/proc/}" 2>/dev/null; done; `
+      pid === undefined ? "" : `kill -${sig} -${pid} 2>/dev/null || kill -${sig} ${pid} 2>/dev/null; `
+    const useToken =
+      token !== undefined && /^[0-9a-f]+$/.test(token) && (pid === undefined || sig === "KILL" || sig === "9")
+    const byToken = useToken
+      ? `for d in /proc/[0-9]*; do grep -qs '${runTokenEnv(token)}' "$d/environ" && kill -${sig} "\${d#/proc/}" 2>/dev/null; done; `
+      : ""
     if (byPid === "" && byToken === "") return
     const execId = yield* engine.execCreate(containerId, {
       cmd: ["/bin/sh", "-c", `${byPid}${byToken}true`],
@@ -151,18 +154,24 @@ export class OutputCollector {
 
   /** Keeps what fits; returns false once the cap is reached. */
   add(stream: StreamName, data: Uint8Array): boolean {
-    if (this.truncated) return false
+    this.keep(stream, data)
+    return !this.truncated
+  }
+
+  /** Keeps what fits and returns it (a copy); past the cap, `truncated` is set. */
+  keep(stream: StreamName, data: Uint8Array): Uint8Array {
+    if (this.truncated) return new Uint8Array(0)
     const room = this.maxOutput - this.bytes
+    // copy: the frame may be a view of a larger, reused buffer
+    const kept = data.length > room ? data.slice(0, Math.max(room, 0)) : data.slice()
     if (data.length > room) {
-      if (room > 0) this.parts[stream].push(data.slice(0, room))
       this.bytes = this.maxOutput
       this.truncated = true
-      return false
+    } else {
+      this.bytes += data.length
     }
-    // copy: the frame may be a view of a larger, reused buffer
-    this.parts[stream].push(data.slice())
-    this.bytes += data.length
-    return true
+    if (kept.length > 0) this.parts[stream].push(kept)
+    return kept
   }
 
   text(stream: StreamName): string {
@@ -170,53 +179,75 @@ export class OutputCollector {
   }
 }
 
-export interface CollectOptions {
-  readonly timeoutSeconds: number
-  readonly maxOutput: number
-  /** Called with every piece of output that is kept (callbacks, streaming). */
-  readonly onOutput?: ((frame: ExecFrame) => void) | undefined
+/** Why a running command was stopped from our side. */
+export type StopReason = "timeout" | "truncated" | "stopped"
+
+export interface DriveOptions {
+  /** Seconds before the command is killed as timed out; `undefined`: no limit. */
+  readonly timeoutSeconds?: number | undefined
+  /**
+   * Receives the command's output in order (the PID report removed). Returns
+   * `false` to stop the command (an output cap was reached).
+   */
+  readonly onOutput: (stream: StreamName, data: Uint8Array) => boolean
+  /** Completing it stops the command: killed inside the container, its output drained. */
+  readonly stop?: Deferred.Deferred<StopReason> | undefined
+  /** Learns the command's PID inside the container. */
+  readonly pids?: PidReader | undefined
   /** The run's token (see `runTokenEnv`), to kill it even before its PID is known. */
   readonly token?: string | undefined
+}
+
+/** How a driven command ended. */
+export interface DriveResult {
+  readonly exitCode: number
+  readonly durationMs: number
+  /** Why we stopped it, if we did. */
+  readonly stopped: StopReason | undefined
 }
 
 /** How long a killed command may take to close its output before we stop reading. */
 const DRAIN_AFTER_KILL = Duration.seconds(3)
 
 /**
- * Runs an exec created from `withPidReport(argv)` to completion. On timeout or
- * once the output passes the cap, the process is killed inside the container
- * and the output so far is returned with the flag set. When the calling fiber
- * is interrupted, the process is killed too.
+ * Drives an exec created from `withPidReport(argv)` to its end, feeding its
+ * output to `onOutput`. On timeout, on a cap (`onOutput` returns false) or on
+ * a `stop` request, the process is killed inside the container and its output
+ * drained for a bounded time. When the calling fiber is interrupted, the
+ * process is killed too. The shared core of blocking, streaming and detached
+ * runs.
  */
-export const collect = (
+export const driveExec = (
   engine: Engine,
   containerId: string,
   execId: string,
-  options: CollectOptions
-): Effect.Effect<ExecResult, ContainerNotRunning | EngineRequestError | TransportError> =>
+  options: DriveOptions
+): Effect.Effect<DriveResult, ContainerNotRunning | EngineRequestError | TransportError> =>
   Effect.gen(function* () {
     const started = performance.now()
-    const output = new OutputCollector(options.maxOutput)
-    const pids = new PidReader()
-    const stop = yield* Deferred.make<"timeout" | "truncated">()
-    let timedOut = false
+    const pids = options.pids ?? new PidReader()
+    const stop = options.stop ?? (yield* Deferred.make<StopReason>())
+    let stopped: StopReason | undefined
 
     const onFrame = (frame: ExecFrame) => {
       const data = frame.stream === "stderr" ? pids.feed(frame.data) : frame.data
       if (data.length === 0) return
-      const kept = output.add(frame.stream, data)
-      if (options.onOutput) options.onOutput({ stream: frame.stream, data })
-      if (!kept) Deferred.unsafeDone(stop, Effect.succeed("truncated" as const))
+      if (!options.onOutput(frame.stream, data))
+        Deferred.unsafeDone(stop, Effect.succeed("truncated" as const))
     }
 
     const reader = yield* Stream.runForEach(engine.execStart(execId), (frame) =>
       Effect.sync(() => onFrame(frame))
     ).pipe(Effect.fork)
+    const timeout =
+      options.timeoutSeconds === undefined
+        ? Effect.never
+        : Effect.as(Effect.sleep(Duration.seconds(options.timeoutSeconds)), "timeout" as const)
     const killer = yield* Deferred.await(stop).pipe(
-      Effect.raceFirst(Effect.as(Effect.sleep(Duration.seconds(options.timeoutSeconds)), "timeout" as const)),
+      Effect.raceFirst(timeout),
       Effect.flatMap((reason) =>
         Effect.gen(function* () {
-          if (reason === "timeout") timedOut = true
+          stopped = reason
           const pid = yield* Deferred.await(pids.pid).pipe(Effect.timeoutOption("2 seconds"))
           yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
             Effect.ignore
@@ -245,24 +276,61 @@ export const collect = (
     const readerExit = yield* Fiber.await(reader).pipe(Effect.onInterrupt(() => interruptKill))
     yield* Fiber.interrupt(killer)
     const held = pids.flush()
-    if (held.length > 0) output.add("stderr", held)
+    if (held.length > 0) options.onOutput("stderr", held)
     const durationMs = performance.now() - started
     // a reader stopped after a kill is expected; otherwise its failure is ours
     if (
       readerExit._tag === "Failure" &&
-      !timedOut &&
-      !output.truncated &&
+      stopped === undefined &&
       !Cause.isInterruptedOnly(readerExit.cause)
     ) {
       return yield* Effect.failCause(readerExit.cause)
     }
     const exitCode = yield* exitCodeOf(engine, execId)
+    return { exitCode, durationMs, stopped }
+  })
+
+export interface CollectOptions {
+  readonly timeoutSeconds: number
+  readonly maxOutput: number
+  /** Called with every piece of output that is kept (callbacks, streaming). */
+  readonly onOutput?: ((frame: ExecFrame) => void) | undefined
+  /** Completing it stops the command, as `driveExec` describes. */
+  readonly stop?: Deferred.Deferred<StopReason> | undefined
+  /** The run's token, as `driveExec` takes it. */
+  readonly token?: string | undefined
+}
+
+/**
+ * Runs an exec created from `withPidReport(argv)` to completion. On timeout or
+ * once the output passes the cap, the process is killed inside the container
+ * and the output so far is returned with the flag set. When the calling fiber
+ * is interrupted, the process is killed too.
+ */
+export const collect = (
+  engine: Engine,
+  containerId: string,
+  execId: string,
+  options: CollectOptions
+): Effect.Effect<ExecResult, ContainerNotRunning | EngineRequestError | TransportError> =>
+  Effect.gen(function* () {
+    const output = new OutputCollector(options.maxOutput)
+    const driven = yield* driveExec(engine, containerId, execId, {
+      timeoutSeconds: options.timeoutSeconds,
+      stop: options.stop,
+      token: options.token,
+      onOutput: (stream, data) => {
+        const kept = output.keep(stream, data)
+        if (kept.length > 0 && options.onOutput) options.onOutput({ stream, data: kept })
+        return !output.truncated
+      }
+    })
     return new ExecResult({
-      exitCode,
+      exitCode: driven.exitCode,
       stdout: output.text("stdout"),
       stderr: output.text("stderr"),
-      durationMs,
-      timedOut,
+      durationMs: driven.durationMs,
+      timedOut: driven.stopped === "timeout",
       truncated: output.truncated
     })
   })

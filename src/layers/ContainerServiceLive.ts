@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Layer, Option, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { collect, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
 import * as Files from "../internal/files.js"
 import * as Info from "../internal/info.js"
@@ -22,7 +22,9 @@ import {
   resolveCreate
 } from "../internal/options.js"
 import * as Persistence from "../internal/persistence.js"
+import { ProcessCallbacks, startDetached } from "../internal/process.js"
 import { resolveProfile } from "../internal/profiles.js"
+import { execStream } from "../internal/stream.js"
 import type { ExecResult } from "../schemas/ExecResult.js"
 import { HistoryEntry } from "../schemas/Project.js"
 import {
@@ -46,6 +48,7 @@ import {
   type EngineRequestError,
   type TransportError
 } from "../services/Engine.js"
+import type { DetachOptions, ExitCallback, OutputCallback, StreamOptions } from "../services/Process.js"
 import { type LogKind, ProjectHooks } from "../services/ProjectService.js"
 
 /** The exec that ties an ephemeral container's life to this process's connection. */
@@ -94,6 +97,7 @@ export interface InstanceRecorder {
 
 export class LiveContainer implements Container {
   private closed = false
+  private readonly callbacks = new ProcessCallbacks()
 
   constructor(
     private readonly engine: Engine,
@@ -137,24 +141,36 @@ export class LiveContainer implements Container {
       : asGone(this.engine, this.id)(effect)
   }
 
-  readonly run = (command: Command, options: RunOptions = {}) => {
+  /**
+   * Creates the exec of a command: the PID-reporting wrapper, and a run token
+   * in its environment to find it without its PID; env, workdir, user.
+   */
+  private createExec(command: Command, options: RunOptions | DetachOptions) {
     const self = this
     return Effect.gen(function* () {
       const argv = yield* toArgv(command, options.lang)
+      yield* Effect.annotateCurrentSpan({ containerId: self.id, command: argv.join(" ").slice(0, 200) })
+      const token = newRunToken()
+      const execId = yield* self.guard(
+        self.engine.execCreate(self.id, {
+          cmd: withPidReport(argv),
+          env: [runTokenEnv(token), ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)],
+          ...(options.workdir ? { workingDir: options.workdir } : {}),
+          ...(options.user ? { user: options.user } : {})
+        })
+      )
+      return { execId, token }
+    })
+  }
+
+  readonly run = (command: Command, options: RunOptions = {}) => {
+    const self = this
+    return Effect.gen(function* () {
       const timeoutSeconds = options.timeout ?? self.timeout
       const maxOutput = options.maxOutput ?? DEFAULT_MAX_OUTPUT
-      yield* Effect.annotateCurrentSpan({ containerId: self.id, command: argv.join(" ").slice(0, 200) })
+      const { execId, token } = yield* self.createExec(command, options)
       const result: ExecResult = yield* self.guard(
-        Effect.gen(function* () {
-          const token = newRunToken()
-          const execId = yield* self.engine.execCreate(self.id, {
-            cmd: withPidReport(argv),
-            env: [runTokenEnv(token), ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)],
-            ...(options.workdir ? { workingDir: options.workdir } : {}),
-            ...(options.user ? { user: options.user } : {})
-          })
-          return yield* collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput, token })
-        })
+        collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput, token })
       )
       if (self.recorder !== undefined) {
         yield* self.recorder.hooks.record(
@@ -174,6 +190,35 @@ export class LiveContainer implements Container {
       return result
     }).pipe(Effect.withSpan("Container.run"))
   }
+
+  readonly runStream = (command: Command, options: StreamOptions = {}) =>
+    Stream.unwrap(
+      Effect.map(this.createExec(command, options), ({ execId, token }) =>
+        execStream(this.engine, this.id, execId, {
+          timeoutSeconds: options.timeout ?? this.timeout,
+          maxOutput: options.maxOutput ?? DEFAULT_MAX_OUTPUT,
+          result: options.result,
+          token
+        })
+      )
+    ).pipe(Stream.withSpan("Container.runStream"))
+
+  readonly runDetached = (command: Command, options: DetachOptions = {}) =>
+    Effect.flatMap(this.createExec(command, options), ({ execId, token }) =>
+      startDetached(this.engine, this.id, execId, {
+        bufferSize: options.bufferSize,
+        timeoutSeconds: options.timeout,
+        token,
+        callbacks: this.callbacks,
+        container: this
+      })
+    ).pipe(Effect.withSpan("Container.runDetached"))
+
+  readonly onStdout = (callback: OutputCallback) =>
+    Effect.sync(() => void this.callbacks.stdout.push(callback))
+  readonly onStderr = (callback: OutputCallback) =>
+    Effect.sync(() => void this.callbacks.stderr.push(callback))
+  readonly onExit = (callback: ExitCallback) => Effect.sync(() => void this.callbacks.exit.push(callback))
 
   readonly writeFile = (path: string, content: string | Uint8Array) =>
     Effect.suspend(() => this.guard(Files.writeFile(this.engine, this.id, path, content))).pipe(

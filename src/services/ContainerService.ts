@@ -7,10 +7,10 @@
  *
  * @since 0.1.0
  */
-import type { Effect, Scope } from "effect"
+import type { Effect, Scope, Stream } from "effect"
 import { Context, Schema } from "effect"
 import type { ContainerInfo, ContainerListItem } from "../schemas/Container.js"
-import { ExecResult } from "../schemas/ExecResult.js"
+import { ExecResult, type StreamChunk } from "../schemas/ExecResult.js"
 import type {
   ContainerNotFound,
   ContainerNotRunning,
@@ -20,6 +20,7 @@ import type {
   TransportError
 } from "./Engine.js"
 import { TaggedError } from "./PocketDockError.js"
+import type { DetachOptions, ExitCallback, OutputCallback, Process, StreamOptions } from "./Process.js"
 import type { LogKind, ProfileNotFound, ProjectError } from "./ProjectService.js"
 
 // --- errors ------------------------------------------------------------------
@@ -335,6 +336,30 @@ export interface Container {
    * on; does nothing outside a project. For sessions and detached processes.
    */
   readonly log: (kind: LogKind, data: string | Uint8Array) => Effect.Effect<void>
+
+  /**
+   * Runs a command and streams its output as it is written, stdout and
+   * stderr apart. Ending the stream early kills the command. Timeout and cap
+   * as `run` (the stream fails with `CommandTimeout` / `OutputTruncated`).
+   */
+  readonly runStream: (command: Command, options?: StreamOptions) => Stream.Stream<StreamChunk, RunError>
+
+  /**
+   * Starts a command in the background; closing the scope kills it. Its
+   * output fills a ring buffer and feeds `onStdout` / `onStderr`; `onExit`
+   * hears its exit code.
+   */
+  readonly runDetached: (
+    command: Command,
+    options?: DetachOptions
+  ) => Effect.Effect<Process, InvalidOption | ContainerError, Scope.Scope>
+
+  /** Registers a callback for the stdout of detached processes. */
+  readonly onStdout: (callback: OutputCallback) => Effect.Effect<void>
+  /** Registers a callback for the stderr of detached processes. */
+  readonly onStderr: (callback: OutputCallback) => Effect.Effect<void>
+  /** Registers a callback for the exit code of detached processes. */
+  readonly onExit: (callback: ExitCallback) => Effect.Effect<void>
 
   /**
    * Removes the container (a persistent one is only stopped). `force` kills

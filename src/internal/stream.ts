@@ -1,0 +1,123 @@
+/**
+ * A command's output as a Stream of decoded chunks, as the process writes it.
+ * Built on `driveExec` (timeout, cap, kill inside) like a blocking run.
+ */
+import { TextDecoder } from "node:util"
+import { Deferred, Effect, Exit, Fiber, Mailbox, Stream } from "effect"
+import { ExecResult, StreamChunk, type StreamName } from "../schemas/ExecResult.js"
+import { CommandTimeout, OutputTruncated } from "../services/ContainerService.js"
+import type { ContainerNotRunning, Engine, EngineRequestError, TransportError } from "../services/Engine.js"
+import { driveExec, OutputCollector, type StopReason } from "./exec.js"
+
+/**
+ * One `TextDecoder` per stream in streaming mode, so that a character split
+ * across frames is decoded whole.
+ */
+export class Utf8Decoders {
+  private readonly decoders: Record<StreamName, TextDecoder> = {
+    stdout: new TextDecoder(),
+    stderr: new TextDecoder()
+  }
+
+  decode(stream: StreamName, data: Uint8Array): string {
+    return this.decoders[stream].decode(data, { stream: true })
+  }
+
+  /** What is left at the end (a truncated character becomes U+FFFD). */
+  flush(stream: StreamName): string {
+    return this.decoders[stream].decode()
+  }
+}
+
+export interface ExecStreamOptions {
+  readonly timeoutSeconds: number
+  readonly maxOutput: number
+  readonly result?: Deferred.Deferred<ExecResult> | undefined
+  /** The run's token (see `runTokenEnv`). */
+  readonly token?: string | undefined
+}
+
+/** How long closing the stream early waits for the killed command to end. */
+const STOP_GRACE = "6 seconds"
+
+/**
+ * Streams an exec created from `withPidReport(argv)`. The command starts when
+ * the stream is run; closing the stream early (a `take`, an interruption, a
+ * consumer's `break`) kills it inside the container and waits for it to end.
+ * A timeout fails the stream with `CommandTimeout`, the cap with
+ * `OutputTruncated`, each with the partial result.
+ */
+export const execStream = (
+  engine: Engine,
+  containerId: string,
+  execId: string,
+  options: ExecStreamOptions
+): Stream.Stream<
+  StreamChunk,
+  CommandTimeout | OutputTruncated | ContainerNotRunning | EngineRequestError | TransportError
+> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const mailbox = yield* Mailbox.make<
+        StreamChunk,
+        CommandTimeout | OutputTruncated | ContainerNotRunning | EngineRequestError | TransportError
+      >()
+      const output = new OutputCollector(options.maxOutput)
+      const decoders = new Utf8Decoders()
+      const stop = yield* Deferred.make<StopReason>()
+      const emit = (stream: StreamName, text: string) => {
+        if (text.length > 0) mailbox.unsafeOffer(new StreamChunk({ stream, data: text }))
+      }
+
+      const run = Effect.gen(function* () {
+        const driven = yield* driveExec(engine, containerId, execId, {
+          timeoutSeconds: options.timeoutSeconds,
+          token: options.token,
+          stop,
+          onOutput: (stream, data) => {
+            const kept = output.keep(stream, data)
+            emit(stream, decoders.decode(stream, kept))
+            return !output.truncated
+          }
+        })
+        emit("stdout", decoders.flush("stdout"))
+        emit("stderr", decoders.flush("stderr"))
+        const result = new ExecResult({
+          exitCode: driven.exitCode,
+          stdout: output.text("stdout"),
+          stderr: output.text("stderr"),
+          durationMs: driven.durationMs,
+          timedOut: driven.stopped === "timeout",
+          truncated: output.truncated
+        })
+        if (options.result) yield* Deferred.succeed(options.result, result)
+        return result
+      }).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          mailbox.done(
+            Exit.flatMap(
+              exit,
+              (result): Exit.Exit<void, CommandTimeout | OutputTruncated> =>
+                result.timedOut
+                  ? Exit.fail(new CommandTimeout({ timeoutSeconds: options.timeoutSeconds, result }))
+                  : result.truncated
+                    ? Exit.fail(new OutputTruncated({ maxOutput: options.maxOutput, result }))
+                    : Exit.void
+            )
+          )
+        )
+      )
+
+      const fiber = yield* Effect.forkScoped(run)
+      // runs before the fork's interruption: stop the command and let it report its result
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          if (fiber.unsafePoll() !== null) return
+          yield* Deferred.succeed(stop, "stopped")
+          yield* Fiber.await(fiber).pipe(Effect.timeoutOption(STOP_GRACE))
+        })
+      )
+      return Mailbox.toStream(mailbox)
+    })
+  )
