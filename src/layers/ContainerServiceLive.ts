@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { Effect, Exit, Layer, Scope } from "effect"
+import { readDefaultUser } from "../internal/defaultUser.js"
 import { collect, toArgv, withPidReport } from "../internal/exec.js"
 import { DEFAULT_IMAGE, DEFAULT_MAX_OUTPUT, type ResolvedCreate, resolveCreate } from "../internal/options.js"
 import type { ExecResult } from "../schemas/ExecResult.js"
@@ -43,36 +44,53 @@ const holdLease = (engine: Engine, containerId: string, scope: Scope.Scope) =>
     yield* lease.unref
   }).pipe(Effect.withSpan("Container.lease", { attributes: { containerId } }))
 
-/** Turns "not found" into "gone", and tells a stopped container from a removed one. */
+/**
+ * Turns "not found" into "gone", and tells a stopped container from a removed
+ * one. Any other engine failure (an exec whose container was removed under
+ * it, a stream cut short) is also checked: if the container is gone or
+ * stopped, that is the error; otherwise the original one stands.
+ */
 const asGone =
   (engine: Engine, containerId: string) =>
   <A, E>(
     effect: Effect.Effect<A, E | ContainerNotFound | ContainerNotRunning>
   ): Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning> =>
     effect.pipe(
-      Effect.catchIf(
-        (error): error is ContainerNotFound | ContainerNotRunning =>
-          typeof error === "object" &&
-          error !== null &&
-          "_tag" in error &&
-          (error._tag === "ContainerNotFound" || error._tag === "ContainerNotRunning"),
-        () =>
-          engine.inspectContainer(containerId).pipe(
-            Effect.matchEffect({
-              onFailure: () => Effect.fail(new ContainerGone({ containerId })),
-              onSuccess: (inspect) =>
-                Effect.fail(
-                  inspect.State.Running
+      Effect.catchAll((error: E | ContainerNotFound | ContainerNotRunning) => {
+        const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
+        const definite = tag === "ContainerNotFound" || tag === "ContainerNotRunning"
+        if (!definite && tag !== "EngineRequestError" && tag !== "SocketCommunicationError") {
+          return Effect.fail(error)
+        }
+        const fail = (mapped: E | ContainerNotFound | ContainerNotRunning | ContainerGone) =>
+          Effect.fail(mapped)
+        return engine.inspectContainer(containerId).pipe(
+          Effect.matchEffect({
+            onFailure: (inspectError) =>
+              definite || inspectError._tag === "ContainerNotFound"
+                ? fail(new ContainerGone({ containerId }))
+                : fail(error),
+            onSuccess: (inspect) =>
+              fail(
+                !inspect.State.Running
+                  ? new ContainerNotRunning({ containerId })
+                  : definite
                     ? new ContainerGone({ containerId })
-                    : new ContainerNotRunning({ containerId })
-                )
-            })
-          )
-      )
+                    : error
+              )
+          })
+        )
+      })
     ) as Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning>
+
+/** The exec user of a run: `root` means uid 0 (an image may lack a root entry). */
+const runUser = (user: string | undefined): { user: string } | undefined =>
+  user === undefined || user === "" ? undefined : { user: user === "root" ? "0" : user }
 
 class LiveContainer implements Container {
   private closed = false
+  /** Set once after start: `sandbox` when the image has it, unless the options chose. */
+  user: string | undefined
 
   constructor(
     private readonly engine: Engine,
@@ -81,7 +99,9 @@ class LiveContainer implements Container {
     readonly socketPath: string,
     /** Owns the lease, sessions and processes; closed by shutdown. */
     readonly scope: Scope.CloseableScope
-  ) {}
+  ) {
+    this.user = resolved.user
+  }
 
   get name(): string {
     return this.resolved.spec.name
@@ -120,7 +140,7 @@ class LiveContainer implements Container {
             cmd: withPidReport(argv),
             ...(options.env ? { env: Object.entries(options.env).map(([k, v]) => `${k}=${v}`) } : {}),
             ...(options.workdir ? { workingDir: options.workdir } : {}),
-            ...(options.user ? { user: options.user } : {})
+            ...(runUser(options.user ?? self.user) ?? {})
           })
           return yield* collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput })
         })
@@ -172,7 +192,17 @@ const start = (engine: Engine, resolved: ResolvedCreate) =>
       yield* restore(
         Effect.gen(function* () {
           yield* engine.startContainer(id)
-          if (!resolved.persist) yield* holdLease(engine, id, scope)
+          yield* Effect.all(
+            [
+              resolved.persist ? Effect.void : holdLease(engine, id, scope),
+              resolved.user === undefined
+                ? Effect.map(readDefaultUser(engine, id), (user) => {
+                    container.user = user
+                  })
+                : Effect.void
+            ],
+            { concurrency: 2, discard: true }
+          )
         })
       ).pipe(
         Effect.onError(() =>
