@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import { Cause, Effect, Exit, ManagedRuntime, Option } from "effect"
+import * as Signals from "./internal/signals.js"
 import * as PocketDock from "./layers/PocketDock.js"
 import type { ExecResult } from "./schemas/ExecResult.js"
 import {
@@ -105,11 +106,15 @@ export interface RunCallOptions extends RunOptions {
 export class Container implements AsyncDisposable {
   readonly #handle: ContainerHandle
   readonly #runtime: Runtime
+  /** Forced removal on SIGINT/SIGTERM of the host (ephemeral sandboxes only). */
+  readonly #onSignal: Signals.Cleanup = () =>
+    runPromise(this.#runtime, this.#handle.shutdown({ force: true })).catch(() => undefined)
 
   /** @internal use `createNewContainer` */
   constructor(handle: ContainerHandle, runtime: Runtime) {
     this.#handle = handle
     this.#runtime = runtime
+    if (!handle.persist) Signals.track(this.#onSignal)
   }
 
   /** Full container id. */
@@ -149,6 +154,7 @@ export class Container implements AsyncDisposable {
 
   /** Removes the sandbox (a persistent one is stopped). Safe to call twice. */
   shutdown(options: { readonly force?: boolean } = {}): Promise<void> {
+    Signals.untrack(this.#onSignal)
     return runPromise(this.#runtime, this.#handle.shutdown(options))
   }
 
@@ -156,6 +162,14 @@ export class Container implements AsyncDisposable {
     return this.shutdown()
   }
 }
+
+/**
+ * Removes every ephemeral sandbox created through this facade that is still
+ * live, within `timeoutMs`. pocketdock does this by itself on SIGINT and
+ * SIGTERM unless the program has its own handler for the signal: such a
+ * handler may call this.
+ */
+export const shutdownAllSandboxes = (timeoutMs?: number): Promise<void> => Signals.shutdownAll(timeoutMs)
 
 /**
  * Creates and starts a sandbox.

@@ -145,6 +145,16 @@ class LiveContainer implements Container {
           return yield* collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput })
         })
       )
+      // killed by a signal, or no exit code: the container itself may have died under the command
+      if (result.exitCode === -1 || result.exitCode >= 128) {
+        yield* self.guard(
+          Effect.flatMap(self.engine.inspectContainer(self.id), (inspect) =>
+            inspect.State.Running
+              ? Effect.void
+              : Effect.fail(new ContainerNotRunning({ containerId: self.id }))
+          )
+        )
+      }
       if (result.timedOut) return yield* new CommandTimeout({ timeoutSeconds, result })
       if (result.truncated) return yield* new OutputTruncated({ maxOutput, result })
       return result
