@@ -51,7 +51,7 @@ const holdLease = (engine: Engine, containerId: string, scope: Scope.Scope) =>
  * stopped, that is the error; otherwise the original one stands.
  */
 const asGone =
-  (engine: Engine, containerId: string) =>
+  (engine: Engine, containerId: string, ephemeral: boolean) =>
   <A, E>(
     effect: Effect.Effect<A, E | ContainerNotFound | ContainerNotRunning>
   ): Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning> =>
@@ -73,7 +73,10 @@ const asGone =
             onSuccess: (inspect) =>
               fail(
                 !inspect.State.Running
-                  ? new ContainerNotRunning({ containerId })
+                  ? // an ephemeral container that stopped is on its way out (auto-remove)
+                    ephemeral || /^(removing|dead)$/i.test(inspect.State.Status)
+                    ? new ContainerGone({ containerId })
+                    : new ContainerNotRunning({ containerId })
                   : definite
                     ? new ContainerGone({ containerId })
                     : error
@@ -124,7 +127,7 @@ class LiveContainer implements Container {
   ): Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning> {
     return this.closed
       ? Effect.fail(new ContainerGone({ containerId: this.id }))
-      : asGone(this.engine, this.id)(effect)
+      : asGone(this.engine, this.id, !this.resolved.persist)(effect)
   }
 
   readonly run = (command: Command, options: RunOptions = {}) => {

