@@ -20,6 +20,7 @@ import { Cause, Deferred, Effect, ExecutionStrategy, Exit, ManagedRuntime, Optio
 import { ExecStream, Process } from "./facade/process.js"
 import * as Images from "./internal/images.js"
 import * as Profiles from "./internal/profiles.js"
+import * as Signals from "./internal/signals.js"
 import * as PocketDock from "./layers/PocketDock.js"
 import type { ContainerInfo, ContainerListItem } from "./schemas/Container.js"
 import type { ExecResult, StreamName } from "./schemas/ExecResult.js"
@@ -146,11 +147,15 @@ export type { Signal }
 export class Container implements AsyncDisposable {
   readonly #handle: ContainerHandle
   readonly #runtime: Runtime
+  /** Forced removal on SIGINT/SIGTERM of the host (ephemeral sandboxes only). */
+  readonly #onSignal: Signals.Cleanup = () =>
+    runPromise(this.#runtime, this.#handle.shutdown({ force: true })).catch(() => undefined)
 
   /** @internal use `createNewContainer` */
   constructor(handle: ContainerHandle, runtime: Runtime) {
     this.#handle = handle
     this.#runtime = runtime
+    if (!handle.persist) Signals.track(this.#onSignal)
   }
 
   /** Full container id. */
@@ -321,6 +326,7 @@ export class Container implements AsyncDisposable {
 
   /** Removes the sandbox (a persistent one is stopped). Safe to call twice. */
   shutdown(options: { readonly force?: boolean } = {}): Promise<void> {
+    Signals.untrack(this.#onSignal)
     return runPromise(this.#runtime, this.#handle.shutdown(options))
   }
 
@@ -398,6 +404,14 @@ export class Session implements AsyncDisposable {
     return this.close()
   }
 }
+
+/**
+ * Removes every ephemeral sandbox created through this facade that is still
+ * live, within `timeoutMs`. pocketdock does this by itself on SIGINT and
+ * SIGTERM unless the program has its own handler for the signal: such a
+ * handler may call this.
+ */
+export const shutdownAllSandboxes = (timeoutMs?: number): Promise<void> => Signals.shutdownAll(timeoutMs)
 
 /**
  * Creates and starts a sandbox.

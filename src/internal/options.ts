@@ -10,6 +10,23 @@ import type { ContainerSpec } from "../services/Engine.js"
 export const DEFAULT_IMAGE = "pocketdock/minimal-python"
 export const DEFAULT_TIMEOUT_SECONDS = 30
 export const DEFAULT_MAX_OUTPUT = 10 * 1024 * 1024
+/** Default most processes in a sandbox: room for real work, not for a fork bomb. */
+export const DEFAULT_PIDS_LIMIT = 512
+/**
+ * Capabilities a sandbox keeps by default; every other one is dropped.
+ * KILL: pocketdock kills commands of other users inside the container as root.
+ */
+export const DEFAULT_CAPABILITIES: ReadonlyArray<string> = [
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "FOWNER",
+  "SETUID",
+  "SETGID",
+  "KILL",
+  "NET_BIND_SERVICE"
+]
+/** The non-root user commands run as when the image has it. */
+export const SANDBOX_USER = "sandbox"
 
 /** Labels that mark pocketdock's own containers. */
 export const Labels = {
@@ -72,6 +89,8 @@ export interface ResolvedCreate {
   readonly timeout: number
   readonly persist: boolean
   readonly project: string
+  /** The user asked for; undefined: `sandbox` if the image has it (found after start). */
+  readonly user: string | undefined
 }
 
 export const resolveCreate = (
@@ -122,6 +141,26 @@ export const resolveCreate = (
         return yield* invalid("env", `${JSON.stringify(key)} is not a name`)
       env.push(`${key}=${value}`)
     }
+    const user = options.user
+    if (
+      user !== undefined &&
+      !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/.test(user)
+    ) {
+      return yield* invalid("user", `${JSON.stringify(user)}: a user name or uid, optionally :group`)
+    }
+    const pidsLimit = options.pidsLimit ?? DEFAULT_PIDS_LIMIT
+    if (!Number.isSafeInteger(pidsLimit) || pidsLimit < 0) {
+      return yield* invalid("pidsLimit", `${pidsLimit}: a whole number of processes (0: engine default)`)
+    }
+    const capabilities = options.capabilities ?? DEFAULT_CAPABILITIES
+    const capAdd: Array<string> = []
+    if (capabilities !== "engine-default") {
+      for (const cap of capabilities) {
+        const name = cap.toUpperCase().replace(/^CAP_/, "")
+        if (!/^[A-Z_]{2,32}$/.test(name)) return yield* invalid("capabilities", `${JSON.stringify(cap)}`)
+        capAdd.push(name)
+      }
+    }
     const project = options.project ?? ""
     if (project !== "") yield* validateName(project).pipe(Effect.mapError(() => invalid("project", project)))
     const persist = options.persist === true
@@ -144,11 +183,14 @@ export const resolveCreate = (
       // even when this process dies (see the lease in ContainerServiceLive).
       autoRemove: !persist,
       init: true,
+      ...(pidsLimit === 0 ? {} : { pidsLimit }),
+      ...(capabilities === "engine-default" ? {} : { capDrop: ["ALL"], capAdd }),
+      ...(options.noNewPrivileges === false ? {} : { securityOpt: ["no-new-privileges"] }),
       ...(memoryBytes === undefined ? {} : { memoryBytes }),
       ...(cpu === undefined ? {} : { nanoCpus: Math.round((cpu / 100) * 1e9) }),
       ...(ports.length === 0 ? {} : { ports }),
       ...(binds.length === 0 ? {} : { binds }),
       ...(devices.length === 0 ? {} : { devices })
     }
-    return { spec, timeout, persist, project }
+    return { spec, timeout, persist, project, user: user === "root" ? "0" : user }
   })

@@ -71,7 +71,8 @@ export const resume = (engine: Engine, name: string, options: { readonly timeout
       },
       timeout,
       persist: true,
-      project: labels[Labels.project] ?? ""
+      project: labels[Labels.project] ?? "",
+      user: undefined
     }
     return { id: inspect.Id, resolved, dataPath: labels[Labels.dataPath] ?? "" }
   })

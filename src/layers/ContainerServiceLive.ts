@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import { readDefaultUser } from "../internal/defaultUser.js"
 import { collect, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
 import * as Files from "../internal/files.js"
 import * as Info from "../internal/info.js"
@@ -61,33 +62,51 @@ const holdLease = (engine: Engine, containerId: string, scope: Scope.Scope) =>
     yield* lease.unref
   }).pipe(Effect.withSpan("Container.lease", { attributes: { containerId } }))
 
-/** Turns "not found" into "gone", and tells a stopped container from a removed one. */
+/**
+ * Turns "not found" into "gone", and tells a stopped container from a removed
+ * one. Any other engine failure (an exec whose container was removed under
+ * it, a stream cut short) is also checked: if the container is gone or
+ * stopped, that is the error; otherwise the original one stands.
+ */
 const asGone =
-  (engine: Engine, containerId: string) =>
+  (engine: Engine, containerId: string, ephemeral: boolean) =>
   <A, E>(
     effect: Effect.Effect<A, E | ContainerNotFound | ContainerNotRunning>
   ): Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning> =>
     effect.pipe(
-      Effect.catchIf(
-        (error): error is ContainerNotFound | ContainerNotRunning =>
-          typeof error === "object" &&
-          error !== null &&
-          "_tag" in error &&
-          (error._tag === "ContainerNotFound" || error._tag === "ContainerNotRunning"),
-        () =>
-          engine.inspectContainer(containerId).pipe(
-            Effect.matchEffect({
-              onFailure: () => Effect.fail(new ContainerGone({ containerId })),
-              onSuccess: (inspect) =>
-                Effect.fail(
-                  inspect.State.Running
+      Effect.catchAll((error: E | ContainerNotFound | ContainerNotRunning) => {
+        const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
+        const definite = tag === "ContainerNotFound" || tag === "ContainerNotRunning"
+        if (!definite && tag !== "EngineRequestError" && tag !== "SocketCommunicationError") {
+          return Effect.fail(error)
+        }
+        const fail = (mapped: E | ContainerNotFound | ContainerNotRunning | ContainerGone) =>
+          Effect.fail(mapped)
+        return engine.inspectContainer(containerId).pipe(
+          Effect.matchEffect({
+            onFailure: (inspectError) =>
+              definite || inspectError._tag === "ContainerNotFound"
+                ? fail(new ContainerGone({ containerId }))
+                : fail(error),
+            onSuccess: (inspect) =>
+              fail(
+                !inspect.State.Running
+                  ? // an ephemeral container that stopped is on its way out (auto-remove)
+                    ephemeral || /^(removing|dead)$/i.test(inspect.State.Status)
                     ? new ContainerGone({ containerId })
                     : new ContainerNotRunning({ containerId })
-                )
-            })
-          )
-      )
+                  : definite
+                    ? new ContainerGone({ containerId })
+                    : error
+              )
+          })
+        )
+      })
     ) as Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning>
+
+/** The exec user of a run: `root` means uid 0 (an image may lack a root entry). */
+const runUser = (user: string | undefined): { user: string } | undefined =>
+  user === undefined || user === "" ? undefined : { user: user === "root" ? "0" : user }
 
 /** Where an instance of a project records its runs and output; absent outside projects. */
 export interface InstanceRecorder {
@@ -98,6 +117,8 @@ export interface InstanceRecorder {
 export class LiveContainer implements Container {
   private closed = false
   private readonly callbacks = new ProcessCallbacks()
+  /** Set once after start: `sandbox` when the image has it, unless the options chose. */
+  user: string | undefined
 
   constructor(
     private readonly engine: Engine,
@@ -108,7 +129,9 @@ export class LiveContainer implements Container {
     /** Owns the lease, sessions and processes; closed by shutdown. */
     readonly scope: Scope.CloseableScope,
     private readonly recorder?: InstanceRecorder | undefined
-  ) {}
+  ) {
+    this.user = resolved.user
+  }
 
   get dataPath(): string {
     return this.recorder?.dataPath ?? ""
@@ -138,7 +161,7 @@ export class LiveContainer implements Container {
   ): Effect.Effect<A, Exclude<E, ContainerNotFound> | ContainerGone | ContainerNotRunning> {
     return this.closed
       ? Effect.fail(new ContainerGone({ containerId: this.id }))
-      : asGone(this.engine, this.id)(effect)
+      : asGone(this.engine, this.id, !this.resolved.persist)(effect)
   }
 
   /**
@@ -156,7 +179,7 @@ export class LiveContainer implements Container {
           cmd: withPidReport(argv),
           env: [runTokenEnv(token), ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`)],
           ...(options.workdir ? { workingDir: options.workdir } : {}),
-          ...(options.user ? { user: options.user } : {})
+          ...(runUser(options.user ?? self.user) ?? {})
         })
       )
       return { execId, token }
@@ -172,6 +195,16 @@ export class LiveContainer implements Container {
       const result: ExecResult = yield* self.guard(
         collect(self.engine, self.id, execId, { timeoutSeconds, maxOutput, token })
       )
+      // killed by a signal, or no exit code: the container itself may have died under the command
+      if (result.exitCode === -1 || result.exitCode >= 128) {
+        yield* self.guard(
+          Effect.flatMap(self.engine.inspectContainer(self.id), (inspect) =>
+            inspect.State.Running
+              ? Effect.void
+              : Effect.fail(new ContainerNotRunning({ containerId: self.id }))
+          )
+        )
+      }
       if (self.recorder !== undefined) {
         yield* self.recorder.hooks.record(
           self.recorder.dataPath,
@@ -343,7 +376,17 @@ const start = (engine: Engine, resolved: ResolvedCreate, recorder?: InstanceReco
       yield* restore(
         Effect.gen(function* () {
           yield* engine.startContainer(id)
-          if (!resolved.persist) yield* holdLease(engine, id, scope)
+          yield* Effect.all(
+            [
+              resolved.persist ? Effect.void : holdLease(engine, id, scope),
+              resolved.user === undefined
+                ? Effect.map(readDefaultUser(engine, id), (user) => {
+                    container.user = user
+                  })
+                : Effect.void
+            ],
+            { concurrency: 2, discard: true }
+          )
         })
       ).pipe(
         Effect.onError(() =>
@@ -406,7 +449,7 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
           Effect.gen(function* () {
             const info = yield* engine.info
             const scope = yield* Scope.make()
-            const container: Container = new LiveContainer(
+            const container = new LiveContainer(
               engine,
               resolved,
               id,
@@ -414,7 +457,8 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
               scope,
               recorderOf(dataPath)
             )
-            return container
+            container.user = yield* readDefaultUser(engine, id)
+            return container as Container
           })
         ),
         Effect.withSpan("ContainerService.resume", { attributes: { name } })

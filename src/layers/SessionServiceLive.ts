@@ -409,7 +409,8 @@ const open =
           stdin: true,
           env,
           ...(options.workdir ? { workingDir: options.workdir } : {}),
-          ...(options.user ? { user: options.user } : {})
+          // the sandbox's user (non-root by default) unless the session asks for another
+          ...sessionUser(options.user ?? container.user)
         })
         .pipe(Effect.catchTag("ContainerNotFound", () => new ContainerGone({ containerId: container.id })))
       const attached = yield* engine.execAttach(execId).pipe(Scope.extend(scope))
@@ -456,3 +457,7 @@ export const make: Effect.Effect<SessionService, never, Engine> = Effect.map(Eng
  * @since 0.1.0
  */
 export const layer: Layer.Layer<SessionService, never, Engine> = Layer.effect(SessionService, make)
+
+/** `root` means uid 0: an image may lack a root entry in /etc/passwd. */
+const sessionUser = (user: string | undefined): { user?: string } =>
+  user === undefined || user === "" ? {} : { user: user === "root" ? "0" : user }

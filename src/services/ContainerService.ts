@@ -224,6 +224,20 @@ export interface CreateOptions {
   readonly network?: boolean | undefined
   /** Environment variables of every command. */
   readonly env?: Readonly<Record<string, string>> | undefined
+  /**
+   * User commands run as. Default: `sandbox` when the image has that user
+   * (uid 1000), else the image's user. `"root"` loosens it.
+   */
+  readonly user?: string | undefined
+  /** Most processes the sandbox may hold at once. Default 512; `0` leaves the engine's default. */
+  readonly pidsLimit?: number | undefined
+  /**
+   * Capabilities kept. Default the minimal set (`DEFAULT_CAPABILITIES`);
+   * a list keeps exactly those; `"engine-default"` keeps the engine's own set.
+   */
+  readonly capabilities?: ReadonlyArray<string> | "engine-default" | undefined
+  /** Forbid gaining privileges (setuid binaries, file capabilities). Default true. */
+  readonly noNewPrivileges?: boolean | undefined
 }
 
 /**
@@ -271,6 +285,8 @@ export interface Container {
   readonly socketPath: string
   /** Default `run` timeout in seconds. */
   readonly timeout: number
+  /** The user commands run as unless `run` says otherwise; undefined: the image's user. */
+  readonly user?: string | undefined
   /**
    * Lives as long as the sandbox: closed by `shutdown`. Sessions and detached
    * processes are opened in a child of it (`Scope.fork`), so they end with

@@ -1,0 +1,346 @@
+/**
+ * Fault tolerance: the engine going away mid-operation (a proxy in front of
+ * the real socket is killed, never the shared engines), containers removed
+ * or killed from outside, signals to the host process, and load.
+ */
+import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Fiber } from "effect"
+import * as PocketDock from "../../src/layers/PocketDock.js"
+import { ContainerService } from "../../src/services/ContainerService.js"
+import { Engine } from "../../src/services/Engine.js"
+import { BUSYBOX, engines, servicesFor } from "./engines.js"
+
+/** A Unix-socket proxy in front of the engine that can be killed and restarted. */
+class EngineProxy {
+  readonly path: string
+  private server: Net.Server | undefined
+  private readonly sockets = new Set<Net.Socket>()
+
+  constructor(private readonly target: string) {
+    const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pd-proxy-"))
+    this.path = Path.join(dir, "engine.sock")
+  }
+
+  start(): Promise<void> {
+    const server = Net.createServer((client) => {
+      const upstream = Net.connect({ path: this.target })
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket)
+        socket.on("close", () => this.sockets.delete(socket))
+        socket.on("error", () => {
+          client.destroy()
+          upstream.destroy()
+        })
+      }
+      client.pipe(upstream)
+      upstream.pipe(client)
+    })
+    this.server = server
+    return new Promise((resolve) => server.listen(this.path, () => resolve()))
+  }
+
+  /** The engine "dies": every connection is cut and nothing accepts new ones. */
+  kill(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy()
+    this.sockets.clear()
+    const server = this.server
+    this.server = undefined
+    return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()))
+  }
+}
+
+const withProxy = <A, E, R>(target: string, body: (proxy: EngineProxy) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.promise(async () => {
+      const proxy = new EngineProxy(target)
+      await proxy.start()
+      return proxy
+    }),
+    body,
+    (proxy) => Effect.promise(() => proxy.kill())
+  )
+
+const direct = (socketPath: string) => PocketDock.layer({ socketPath })
+
+const exists = (id: string) =>
+  Effect.flatMap(Engine, (engine) => engine.inspectContainer(id)).pipe(
+    Effect.as(true),
+    Effect.catchTag("ContainerNotFound", () => Effect.succeed(false))
+  )
+
+const removeDirect = (socketPath: string, id: string) =>
+  Effect.flatMap(Engine, (engine) => engine.removeContainer(id)).pipe(
+    Effect.ignore,
+    Effect.provide(direct(socketPath))
+  )
+
+/** Open socket fds of this process (engine connections among them). */
+const socketFds = (): number =>
+  Fs.readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return Fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:")
+    } catch {
+      return false
+    }
+  }).length
+
+/**
+ * The issue asks for 20 sandboxes x 50 concurrent runs (`POCKETDOCK_LOAD=20x50`).
+ * On the shared 2-core CI machine 1000 execs take minutes (each one starts a
+ * runtime process in the engine; 10 x 10 did not finish in 180 s on Podman at
+ * load average 40), so the default keeps the shape at 5 x 4.
+ */
+const DEFAULT_LOAD = "5x4"
+
+/** Nothing in a fault test may hang: this bounds every wait on the system under test. */
+const PROMPT = Duration.seconds(20)
+
+for (const engine of engines) {
+  describe(`engine going away [${engine.name}]`, () => {
+    it.live("a run in flight ends with a typed error, calls fail fast while down, and work again after", () =>
+      withProxy(engine.socketPath, (proxy) =>
+        Effect.gen(function* () {
+          const service = yield* ContainerService
+          // persistent: no lease, so the container outlives the lost connection
+          const sandbox = yield* service.create({ image: BUSYBOX, persist: true })
+          yield* Effect.addFinalizer(() => removeDirect(engine.socketPath, sandbox.id))
+          const running = yield* Effect.fork(sandbox.run("sleep 30", { timeout: 60 }))
+          yield* Effect.sleep("1 second")
+          yield* Effect.promise(() => proxy.kill())
+          const error = yield* Effect.flip(Fiber.join(running)).pipe(Effect.timeout(PROMPT))
+          expect(["SocketCommunicationError", "SocketConnectionError"]).toContain(error._tag)
+
+          const down = yield* Effect.flip(sandbox.run("echo hi")).pipe(Effect.timeout(PROMPT))
+          expect(down._tag).toBe("SocketConnectionError")
+
+          yield* Effect.promise(() => proxy.start())
+          // the pool's dead keep-alive connections must not poison the next calls
+          for (let i = 0; i < 3; i++) {
+            const back = yield* sandbox.run(`echo back ${i}`)
+            expect(back.stdout).toBe(`back ${i}\n`)
+          }
+        }).pipe(Effect.scoped, Effect.provide(PocketDock.layer({ socketPath: proxy.path })))
+      )
+    )
+
+    it.live("a lost connection ends an ephemeral sandbox (its lease); the handle then says so", () =>
+      withProxy(engine.socketPath, (proxy) =>
+        Effect.gen(function* () {
+          const sandbox = yield* Effect.flatMap(ContainerService, (s) => s.create({ image: BUSYBOX }))
+          yield* Effect.promise(() => proxy.kill())
+          yield* Effect.promise(() => proxy.start())
+          const gone = yield* Effect.gen(function* () {
+            for (let i = 0; i < 100; i++) {
+              if (!(yield* exists(sandbox.id).pipe(Effect.provide(direct(engine.socketPath))))) return true
+              yield* Effect.sleep("100 millis")
+            }
+            return false
+          })
+          expect(gone).toBe(true)
+          const error = yield* Effect.flip(sandbox.run("echo hi")).pipe(Effect.timeout(PROMPT))
+          expect(error._tag).toBe("ContainerGone")
+          yield* sandbox.shutdown()
+          // and a new sandbox works over the same (restarted) connection
+          const fresh = yield* Effect.flatMap(ContainerService, (s) => s.create({ image: BUSYBOX }))
+          expect((yield* fresh.run("echo new")).stdout).toBe("new\n")
+          yield* fresh.shutdown()
+        }).pipe(Effect.provide(PocketDock.layer({ socketPath: proxy.path })))
+      )
+    )
+  })
+
+  describe(`containers removed or killed from outside [${engine.name}]`, () => {
+    it.live("a run in flight when the container is force-removed ends promptly with ContainerGone", () =>
+      Effect.gen(function* () {
+        const engineApi = yield* Engine
+        const sandbox = yield* Effect.flatMap(ContainerService, (s) => s.scoped({ image: BUSYBOX }))
+        const running = yield* Effect.fork(sandbox.run("sleep 30", { timeout: 60 }))
+        yield* Effect.sleep("1 second")
+        yield* engineApi.removeContainer(sandbox.id)
+        const error = yield* Effect.flip(Fiber.join(running)).pipe(Effect.timeout(PROMPT))
+        expect(error._tag).toBe("ContainerGone")
+        expect((yield* Effect.flip(sandbox.run("true")))._tag).toBe("ContainerGone")
+      }).pipe(Effect.scoped, Effect.provide(servicesFor(engine)))
+    )
+
+    it.live("a run in flight when the container is killed ends promptly with a typed error", () =>
+      Effect.gen(function* () {
+        const engineApi = yield* Engine
+        const sandbox = yield* Effect.flatMap(ContainerService, (s) =>
+          s.scoped({ image: BUSYBOX, persist: true })
+        )
+        yield* Effect.addFinalizer(() => engineApi.removeContainer(sandbox.id).pipe(Effect.ignore))
+        const running = yield* Effect.fork(sandbox.run("sleep 30", { timeout: 60 }))
+        yield* Effect.sleep("1 second")
+        yield* engineApi.killContainer(sandbox.id, "KILL")
+        const error = yield* Effect.flip(Fiber.join(running)).pipe(Effect.timeout(PROMPT))
+        expect(error._tag).toBe("ContainerNotRunning")
+        expect((yield* Effect.flip(sandbox.run("true")))._tag).toBe("ContainerNotRunning")
+      }).pipe(Effect.scoped, Effect.provide(servicesFor(engine)))
+    )
+  })
+
+  describe(`load [${engine.name}]`, () => {
+    const [containers = 20, runs = 50] = (process.env.POCKETDOCK_LOAD ?? DEFAULT_LOAD).split("x").map(Number)
+
+    it.live(
+      `${containers} sandboxes x ${runs} concurrent runs: every result its own, nothing leaked`,
+      () =>
+        Effect.gen(function* () {
+          const project = `pd-load-${process.pid}-${engine.name}`
+          const fdsBefore = socketFds()
+          const started = performance.now()
+          yield* Effect.scoped(
+            Effect.gen(function* () {
+              const service = yield* ContainerService
+              const sandboxes = yield* Effect.all(
+                Array.from({ length: containers }, () => service.scoped({ image: BUSYBOX, project })),
+                { concurrency: 5 }
+              )
+              const results = yield* Effect.all(
+                sandboxes.flatMap((sandbox, c) =>
+                  Array.from({ length: runs }, (_, r) =>
+                    Effect.map(sandbox.run(["echo", `${c}-${r}`]), (result) => ({ c, r, result }))
+                  )
+                ),
+                { concurrency: "unbounded" }
+              )
+              for (const { c, r, result } of results) {
+                expect(result.stdout).toBe(`${c}-${r}\n`)
+                expect(result.exitCode).toBe(0)
+              }
+              expect(results.length).toBe(containers * runs)
+            })
+          ).pipe(
+            // bounded below the test's own timeout, so that the scope (and the sandboxes) close
+            Effect.timeout("150 seconds"),
+            Effect.provide(servicesFor(engine))
+          )
+          const seconds = ((performance.now() - started) / 1000).toFixed(1)
+          console.log(`[${engine.name}] load ${containers}x${runs}: ${seconds} s`)
+          const left = yield* Effect.flatMap(Engine, (e) =>
+            e.listContainers([`pocketdock.project=${project}`])
+          ).pipe(Effect.provide(direct(engine.socketPath)))
+          expect(left.length).toBe(0)
+          expect(socketFds()).toBeLessThanOrEqual(fdsBefore)
+        }),
+      180_000
+    )
+  })
+
+  describe(`host signals [${engine.name}]`, () => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      it.live(
+        `${signal}: ephemeral sandboxes are removed before the process ends by ${signal}`,
+        () =>
+          Effect.gen(function* () {
+            const ephemeral = `pd-test-sig-${engine.name}-${process.pid}-${signal}`
+            const persistent = `pd-test-sigkeep-${engine.name}-${process.pid}-${signal}`
+            const child = spawn(
+              process.execPath,
+              [
+                "--import",
+                "tsx",
+                Path.join(import.meta.dirname, "fixtures", "signal-sandboxes.ts"),
+                engine.socketPath,
+                ephemeral,
+                persistent
+              ],
+              { stdio: ["ignore", "pipe", "inherit"] }
+            )
+            let stdout = ""
+            child.stdout.on("data", (data: Buffer) => {
+              stdout += data.toString()
+            })
+            const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>(
+              (resolve) =>
+                child.once("exit", (code, sig) => resolve({ code, signal: sig, at: performance.now() }))
+            )
+            yield* Effect.addFinalizer(() =>
+              Effect.sync(() => child.kill("SIGKILL")).pipe(
+                Effect.zipRight(removeDirect(engine.socketPath, persistent)),
+                Effect.zipRight(removeDirect(engine.socketPath, ephemeral))
+              )
+            )
+            const ready = yield* Effect.promise(
+              () =>
+                new Promise<boolean>((resolve) => {
+                  const check = () => stdout.includes("READY") && resolve(true)
+                  child.stdout.on("data", check)
+                  child.once("exit", () => resolve(false))
+                })
+            )
+            expect(ready).toBe(true)
+            expect(yield* exists(ephemeral)).toBe(true)
+            const sent = performance.now()
+            child.kill(signal)
+            const exit = yield* Effect.promise(() => exited)
+            // checked at once: the lease would remove it too, but only after the process is gone
+            const ephemeralLeft = yield* exists(ephemeral)
+            console.log(
+              `[${engine.name}] ${signal}: process ended ${(exit.at - sent).toFixed(0)} ms after the signal`
+            )
+            expect(stdout).toContain(`RERAISE ${signal}`)
+            expect(exit.signal).toBe(signal)
+            expect(ephemeralLeft).toBe(false)
+            expect(yield* exists(persistent)).toBe(true)
+          }).pipe(Effect.scoped, Effect.provide(direct(engine.socketPath))),
+        // a child Node process with tsx on a loaded 2-core machine starts slowly
+        180_000
+      )
+    }
+
+    it.live(
+      "SIGKILL: the lease removes ephemeral sandboxes after the process is gone",
+      () =>
+        Effect.gen(function* () {
+          const ephemeral = `pd-test-sigkill-${engine.name}-${process.pid}`
+          const persistent = `pd-test-sigkillkeep-${engine.name}-${process.pid}`
+          const child = spawn(
+            process.execPath,
+            [
+              "--import",
+              "tsx",
+              Path.join(import.meta.dirname, "fixtures", "signal-sandboxes.ts"),
+              engine.socketPath,
+              ephemeral,
+              persistent
+            ],
+            { stdio: ["ignore", "pipe", "inherit"] }
+          )
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => child.kill("SIGKILL")).pipe(
+              Effect.zipRight(removeDirect(engine.socketPath, persistent)),
+              Effect.zipRight(removeDirect(engine.socketPath, ephemeral))
+            )
+          )
+          const ready = yield* Effect.promise(
+            () =>
+              new Promise<boolean>((resolve) => {
+                child.stdout.on("data", (data: Buffer) => data.toString().includes("READY") && resolve(true))
+                child.once("exit", () => resolve(false))
+              })
+          )
+          expect(ready).toBe(true)
+          const sent = performance.now()
+          child.kill("SIGKILL")
+          let gone = false
+          for (let i = 0; i < 150 && !gone; i++) {
+            gone = !(yield* exists(ephemeral))
+            if (!gone) yield* Effect.sleep("100 millis")
+          }
+          console.log(
+            `[${engine.name}] SIGKILL: ephemeral gone ${(performance.now() - sent).toFixed(0)} ms after`
+          )
+          expect(gone).toBe(true)
+          expect(yield* exists(persistent)).toBe(true)
+        }).pipe(Effect.scoped, Effect.provide(direct(engine.socketPath))),
+      180_000
+    )
+  })
+}
