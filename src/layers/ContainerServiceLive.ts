@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { Effect, Exit, Layer, Scope } from "effect"
+import { attach } from "../internal/attach.js"
 import { collect, toArgv, withPidReport } from "../internal/exec.js"
 import { DEFAULT_IMAGE, DEFAULT_MAX_OUTPUT, type ResolvedCreate, resolveCreate } from "../internal/options.js"
 import type { ExecResult } from "../schemas/ExecResult.js"
@@ -203,6 +204,12 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
           Effect.timeoutOption("30 seconds"),
           Effect.catchAllCause((cause) => Effect.logWarning("pocketdock: container shutdown failed", cause))
         )
+      ),
+    attach: (nameOrId) =>
+      attach(
+        engine,
+        nameOrId,
+        (resolved, id, socketPath, scope) => new LiveContainer(engine, resolved, id, socketPath, scope)
       )
   }
   return service
