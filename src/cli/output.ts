@@ -10,6 +10,7 @@ type Stream = NodeJS.WriteStream
 export const colorEnabled = (stream: Stream, env: NodeJS.ProcessEnv = process.env): boolean =>
   stream.isTTY === true && (env.NO_COLOR ?? "") === "" && env.TERM !== "dumb"
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC is what an ANSI sequence starts with
 const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g
 
 /** `text` without ANSI escape sequences. */
