@@ -6,7 +6,7 @@
  * `commands/` but not registered here (see `commands/pending.ts`).
  */
 import { Command, ValidationError } from "@effect/cli"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Ref } from "effect"
 import { VERSION } from "../index.js"
 import { create } from "./commands/create.js"

@@ -2,7 +2,7 @@
 /**
  * The `pocketdock` binary.
  */
-import { NodeRuntime } from "@effect/platform-node"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Exit } from "effect"
 import { main } from "./app.js"
 import { ExitCodes } from "./errors.js"
