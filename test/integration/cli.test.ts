@@ -1,7 +1,7 @@
 /**
  * The built `pocketdock` binary, run as a child process against both engines.
  */
-import { execFile, execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { Effect, ManagedRuntime } from "effect"
@@ -22,13 +22,15 @@ const newestMtime = (dir: string): number =>
     return Math.max(newest, entry.isDirectory() ? newestMtime(path) : Fs.statSync(path).mtimeMs)
   }, 0)
 
-beforeAll(() => {
+beforeAll(async () => {
   // Build once, and only when a source file is newer than the binary.
   const built = Fs.existsSync(BIN) ? Fs.statSync(BIN).mtimeMs : 0
   if (built < newestMtime(Path.join(ROOT, "src"))) {
-    execFileSync("npm", ["run", "build"], { cwd: ROOT, stdio: "pipe" })
+    await new Promise<void>((resolve, reject) =>
+      execFile("npm", ["run", "build"], { cwd: ROOT }, (error) => (error ? reject(error) : resolve()))
+    )
   }
-}, 120_000)
+}, 300_000)
 
 interface Ran {
   readonly code: number
