@@ -217,10 +217,9 @@ for (const engine of engines) {
           timedOut: false
         })
 
-        const timedOut = await cli([...socket, "run", "--timeout", "1", name, "echo before; sleep 20"])
+        const timedOut = await cli([...socket, "run", "--timeout", "2", name, "sleep 60"])
         expect(timedOut.code).toBe(124)
-        expect(timedOut.stdout).toBe("before\n")
-        expect(timedOut.stderr).toContain("timed out after 1 s")
+        expect(timedOut.stderr).toContain("timed out after 2 s")
 
         const refused = await cli([...socket, "shutdown", name])
         expect(refused.code).toBe(2)
