@@ -44,7 +44,7 @@ const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}): Promise<
     const child = execFile(
       BIN,
       [...args],
-      { cwd: ROOT, env: { ...process.env, POCKETDOCK_SOCKET: "", ...env }, timeout: 60_000 },
+      { cwd: ROOT, env: { ...process.env, POCKETDOCK_SOCKET: "", ...env }, timeout: 240_000 },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
         resolve({ code, stdout, stderr })
