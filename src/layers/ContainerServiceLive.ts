@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import { attach } from "../internal/attach.js"
 import { readDefaultUser } from "../internal/defaultUser.js"
 import { collect, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
 import * as Files from "../internal/files.js"
@@ -475,7 +476,18 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
           Effect.timeoutOption("30 seconds"),
           Effect.catchAllCause((cause) => Effect.logWarning("pocketdock: container shutdown failed", cause))
         )
-      )
+      ),
+    attach: (nameOrId) =>
+      Effect.gen(function* () {
+        let handle: LiveContainer | undefined
+        const container = yield* attach(engine, nameOrId, (resolved, id, socketPath, scope) => {
+          handle = new LiveContainer(engine, resolved, id, socketPath, scope)
+          return handle
+        })
+        // the same non-root default as the process that created it
+        if (handle !== undefined) handle.user = yield* readDefaultUser(engine, container.id)
+        return container
+      })
   }
   return service
 })

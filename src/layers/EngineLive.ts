@@ -10,7 +10,8 @@
  */
 import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
 import type { HttpClientError } from "@effect/platform/HttpClientError"
-import { NodeHttpClient, NodeStream } from "@effect/platform-node"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Config, Effect, Layer, Option, Schema, type Scope, Stream, SynchronizedRef } from "effect"
 import { Agent } from "undici"
 import { FrameDecoder } from "../internal/frames.js"

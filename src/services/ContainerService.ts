@@ -241,6 +241,13 @@ export interface CreateOptions {
 }
 
 /**
+ * What `attach` can fail with.
+ *
+ * @since 0.1.0
+ */
+export type AttachError = ContainerNotFound | ContainerNotRunning | TransportError
+
+/**
  * Options of one `run`.
  *
  * @since 0.1.0
@@ -394,6 +401,13 @@ export interface ContainerService {
   readonly create: (options?: CreateOptions) => Effect.Effect<Container, CreateError>
   /** Creates a sandbox that is shut down when the scope closes. */
   readonly scoped: (options?: CreateOptions) => Effect.Effect<Container, CreateError, Scope.Scope>
+  /**
+   * A handle on a running pocketdock container made elsewhere (an earlier
+   * process, the CLI), by name or id. No lease is taken and closing the scope
+   * leaves the container running; `shutdown()` on the handle still shuts it
+   * down. Containers pocketdock did not create are `ContainerNotFound`.
+   */
+  readonly attach: (nameOrId: string) => Effect.Effect<Container, AttachError, Scope.Scope>
   /**
    * Starts a stopped persistent container again, with its filesystem, ports
    * and limits as they were. `timeout` defaults to the one it was created
