@@ -121,31 +121,17 @@ debian_mirror() {
   echo "${uri:-http://deb.debian.org/debian}"
 }
 
-# A Debian rootfs with python3 and a `sandbox` user (uid 1000).
-python_rootfs() {
-  local out="$CACHE/debian-python-r$IMAGE_REVISION.tar"
-  if [ ! -s "$out" ]; then
-    apt_install mmdebstrap
-    mkdir -p "$CACHE"
-    log "building a Debian + python3 rootfs with mmdebstrap"
-    mmdebstrap --quiet --variant=minbase --include=python3,procps,ca-certificates \
-      --customize-hook='chroot "$1" useradd --create-home --uid 1000 --shell /bin/sh sandbox' \
-      --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
-      bookworm "$out.partial.tar" "$(debian_mirror)" </dev/null
-    mv "$out.partial.tar" "$out"
-  fi
-  echo "$out"
-}
-
-# A plain Debian rootfs (no language runtime) with a `sandbox` user: the base
-# the image profiles (profiles/*/Dockerfile) build FROM, offline of any registry.
+# A Debian bookworm rootfs (minbase + procps + ca-certificates + the given
+# packages) with a `sandbox` user (uid 1000), from Debian's mirror.
+# Usage: debian_rootfs NAME [PACKAGE,...]; prints the path of the cached tar.
 debian_rootfs() {
-  local out="$CACHE/debian-base-r$IMAGE_REVISION.tar"
+  local name=$1 extra=${2:-}
+  local out="$CACHE/$name-r$IMAGE_REVISION.tar"
   if [ ! -s "$out" ]; then
     apt_install mmdebstrap
     mkdir -p "$CACHE"
-    log "building a Debian base rootfs with mmdebstrap"
-    mmdebstrap --quiet --variant=minbase --include=procps,ca-certificates \
+    log "building the $name rootfs with mmdebstrap"
+    mmdebstrap --quiet --variant=minbase --include="procps,ca-certificates${extra:+,$extra}" \
       --customize-hook='chroot "$1" useradd --create-home --uid 1000 --shell /bin/sh sandbox' \
       --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
       bookworm "$out.partial.tar" "$(debian_mirror)" </dev/null
@@ -206,8 +192,9 @@ import_image() {
 build_images() {
   local engine=$1
   import_image "$engine" pocketdock/busybox "$(busybox_rootfs)"
-  import_image "$engine" pocketdock/minimal-python "$(python_rootfs)"
-  import_image "$engine" pocketdock/debian-base "$(debian_rootfs)"
+  import_image "$engine" pocketdock/minimal-python "$(debian_rootfs debian-python python3)"
+  # the base the image profiles (profiles/*/Dockerfile) build FROM, offline of any registry
+  import_image "$engine" pocketdock/debian-base "$(debian_rootfs debian-base)"
 }
 
 main() {
