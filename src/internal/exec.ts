@@ -265,7 +265,11 @@ export const driveExec = (
     // the token finds it anyway. Finalizers are uninterruptible: the bounds
     // need `interruptible` inside to take effect.
     const interruptKill = Effect.gen(function* () {
-      const pid = yield* Deferred.await(pids.pid).pipe(Effect.interruptible, Effect.timeoutOption("1 second"))
+      // an exec start already sent may take a while on a loaded engine: the process still starts
+      const pid = yield* Deferred.await(pids.pid).pipe(
+        Effect.interruptible,
+        Effect.timeoutOption("5 seconds")
+      )
       yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
         Effect.ignore,
         Effect.interruptible,

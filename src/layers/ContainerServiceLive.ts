@@ -198,12 +198,12 @@ export class LiveContainer implements Container {
       )
       // killed by a signal, or no exit code: the container itself may have died under the command
       if (result.exitCode === -1 || result.exitCode >= 128) {
+        const stillRunning = Effect.flatMap(self.engine.inspectContainer(self.id), (inspect) =>
+          inspect.State.Running ? Effect.void : Effect.fail(new ContainerNotRunning({ containerId: self.id }))
+        )
+        // a container being force-removed can still say "running" as its processes die: look twice
         yield* self.guard(
-          Effect.flatMap(self.engine.inspectContainer(self.id), (inspect) =>
-            inspect.State.Running
-              ? Effect.void
-              : Effect.fail(new ContainerNotRunning({ containerId: self.id }))
-          )
+          Effect.andThen(stillRunning, Effect.andThen(Effect.sleep("150 millis"), stillRunning))
         )
       }
       if (self.recorder !== undefined) {
