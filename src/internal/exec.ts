@@ -4,7 +4,7 @@
  * and the blocking collection of its output with a timeout and a cap.
  */
 import * as Crypto from "node:crypto"
-import { Cause, Deferred, Duration, Effect, Fiber, FiberId, Option, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Option, Scope, Stream } from "effect"
 import { ExecResult, type StreamName } from "../schemas/ExecResult.js"
 import { type Command, InvalidOption } from "../services/ContainerService.js"
 import type {
@@ -236,9 +236,14 @@ export const driveExec = (
         Deferred.unsafeDone(stop, Effect.succeed("truncated" as const))
     }
 
+    // The reader lives in its own scope, not as a plain child fiber: children
+    // are interrupted the moment their parent is, and the interrupt-kill below
+    // needs the reader alive to learn the PID. The scope closes when we return.
+    const readerScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => Scope.close(readerScope, Exit.void))
     const reader = yield* Stream.runForEach(engine.execStart(execId), (frame) =>
       Effect.sync(() => onFrame(frame))
-    ).pipe(Effect.fork)
+    ).pipe(Effect.forkIn(readerScope))
     const timeout =
       options.timeoutSeconds === undefined
         ? Effect.never
@@ -292,7 +297,7 @@ export const driveExec = (
     }
     const exitCode = yield* exitCodeOf(engine, execId)
     return { exitCode, durationMs, stopped }
-  })
+  }).pipe(Effect.scoped)
 
 export interface CollectOptions {
   readonly timeoutSeconds: number
