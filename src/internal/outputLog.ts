@@ -53,10 +53,11 @@ export const openOutputLog = (
             }
           }
           yield* write(batch)
-        })
+        }).pipe(
+          // a batch taken is written whole: interruption waits for it (but not for the next take)
+          Effect.uninterruptible
+        )
       ),
-      // a batch taken is written whole: interruption waits for it
-      Effect.uninterruptible,
       Effect.forever
     )
     const flush = Effect.gen(function* () {
