@@ -67,14 +67,14 @@ export const SHORT: Settings = {
 
 export const QUICK: Settings = {
   quick: true,
-  execIterations: 5,
+  execIterations: 3,
   warmup: 1,
-  concurrent: 5,
+  concurrent: 3,
   concurrentRounds: 1,
-  streamBytes: 4 * MB,
+  streamBytes: 1 * MB,
   streamIterations: 1,
-  smallFile: 1 * MB,
-  largeFile: 4 * MB,
+  smallFile: 256 * 1024,
+  largeFile: 1 * MB,
   smallFileIterations: 1,
   largeFileIterations: 1,
   createIterations: 1,
@@ -334,7 +334,7 @@ export const measureEngine = async (
     const session = await pd.session()
     try {
       check((await session.sendAndWait("echo hi")).stdout === "hi\n", "session echo hi")
-      // pocketdock's sendAndWait and run(), interleaved like peers
+      // pocketdock's sendAndWait and run(), interleaved like peers (run() recorded under "raw")
       const sendAndWait: Peer = {
         ...all.pocketdock,
         exec: async (_sandbox, command) => (await session.sendAndWait(command)).stdout
