@@ -10,9 +10,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { PassThrough, type Readable, Writable } from "node:stream"
 import Docker from "dockerode"
-import { Effect, Stream } from "effect"
-import { Container, createNewContainer, runPromise, runtimeFor } from "../src/index.js"
-import { Engine } from "../src/services/Engine.js"
+import { type Container, createNewContainer } from "../src/index.js"
 
 export type PeerId = "pocketdock" | "dockerode" | "cli" | "raw"
 
@@ -87,7 +85,6 @@ const nextName = (peer: PeerId) => `pd-bench-${peer}-${process.pid}-${names++}`
 // --- pocketdock ----------------------------------------------------------------
 
 const pocketdock = (target: Target): Peer => {
-  const runtime = runtimeFor(target.socketPath)
   const handle = (sandbox: Sandbox): Container => {
     if (sandbox.pd === undefined) throw new Error("not a pocketdock sandbox")
     return sandbox.pd
@@ -106,33 +103,15 @@ const pocketdock = (target: Target): Peer => {
       return result.stdout
     },
     remove: (sandbox) => handle(sandbox).shutdown(),
-    // Engine level until runStream lands: the frames pocketdock decodes, counted.
-    drain: (sandbox, command) =>
-      runPromise(
-        runtime,
-        Effect.gen(function* () {
-          const engine = yield* Engine
-          const execId = yield* engine.execCreate(sandbox.id, { cmd: ["/bin/sh", "-c", command] })
-          return yield* Stream.runFold(engine.execStart(execId), 0, (n, frame) => n + frame.data.length)
-        })
-      ),
-    // Engine level until Container.writeFile/readFile land.
-    writeFile: (sandbox, dir, _name, _data, tar) =>
-      runPromise(
-        runtime,
-        Effect.flatMap(Engine, (engine) => engine.putArchive(sandbox.id, dir, new Uint8Array(tar)))
-      ),
-    readFile: (sandbox, path) =>
-      runPromise(
-        runtime,
-        Effect.scoped(
-          Effect.gen(function* () {
-            const engine = yield* Engine
-            const archive = yield* engine.getArchive(sandbox.id, path)
-            return yield* Stream.runFold(archive.tar, 0, (n, chunk) => n + chunk.length)
-          })
-        )
-      )
+    // `Container.runStream` (the facade's `run(…, { stream: true })`): decoded chunks, counted
+    drain: async (sandbox, command) => {
+      let bytes = 0
+      const stream = handle(sandbox).run(command, { stream: true, timeout: 3600, maxOutput: 2 ** 40 })
+      for await (const chunk of stream) bytes += Buffer.byteLength(chunk.data)
+      return bytes
+    },
+    writeFile: (sandbox, dir, name, data) => handle(sandbox).writeFile(`${dir}/${name}`, data),
+    readFile: async (sandbox, path) => (await handle(sandbox).readFile(path)).length
   }
 }
 
@@ -410,4 +389,4 @@ export const makePeers = (target: Target): Record<PeerId, Peer> => ({
   raw: raw(target)
 })
 
-export { Container }
+export type { Container }

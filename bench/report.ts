@@ -84,7 +84,7 @@ export const renderMarkdown = (result: BenchResult, settings: Settings, note: st
     )
     const session = rows.find((row) => row.id === "session")
     lines.push(
-      `- session round trip ≥ 10× faster than run(): ${session?.pending !== undefined ? `pending (${session.pending})` : "see row"}`
+      `- session round trip ≥ 10× faster than run(): ${session?.pending !== undefined ? `pending (${session.pending})` : session?.speedup === undefined ? "not measured" : `${num(session.speedup)}× → ${session.speedup >= 10 ? "**met**" : "**not met**"}`}`
     )
     lines.push("")
   }

@@ -2,9 +2,8 @@
  * The benchmark rows, measured for one engine. Each row runs every peer that
  * can do it, interleaved (a new peer order every round), after a warm-up.
  *
- * Adding a row when an API lands (sessions, runStream, Container files):
- * give the row an id in `ROWS`, and measure it in `measureEngine` with
- * `interleaved(...)`; see the `session` hook below.
+ * Adding a row: give it an id in `ROWS`, and measure it in `measureEngine`
+ * with `interleaved(...)`.
  */
 import { spawn } from "node:child_process"
 import * as Path from "node:path"
@@ -68,14 +67,14 @@ export const SHORT: Settings = {
 
 export const QUICK: Settings = {
   quick: true,
-  execIterations: 5,
+  execIterations: 3,
   warmup: 1,
-  concurrent: 5,
+  concurrent: 3,
   concurrentRounds: 1,
-  streamBytes: 4 * MB,
+  streamBytes: 1 * MB,
   streamIterations: 1,
-  smallFile: 1 * MB,
-  largeFile: 4 * MB,
+  smallFile: 256 * 1024,
+  largeFile: 1 * MB,
   smallFileIterations: 1,
   largeFileIterations: 1,
   createIterations: 1,
@@ -101,11 +100,14 @@ export interface RowResult {
   readonly note?: string
   /** Set when the row waits for an API that has not landed yet. */
   readonly pending?: string
+  /** How many times faster pocketdock is than its own baseline (the session row: `run()`). */
+  readonly speedup?: number
 }
 
 /** Every row, in table order. */
 export const ROWS = [
   "exec",
+  "session",
   "concurrent",
   "stream",
   "write-small",
@@ -115,8 +117,7 @@ export const ROWS = [
   "create",
   "pool",
   "shutdown",
-  "memory",
-  "session"
+  "memory"
 ] as const
 
 const measure = (samples: ReadonlyArray<number>): Measure => ({
@@ -276,7 +277,7 @@ export const measureEngine = async (
       unit: "MB/s",
       better: "higher",
       values: measures(stream),
-      note: "pocketdock: Engine.execStart drained (runStream not landed yet)"
+      note: "pocketdock: `Container.runStream` (decoded chunks)"
     })
 
     await all.raw.exec(shared, "mkdir -p /tmp/pdbench")
@@ -287,6 +288,7 @@ export const measureEngine = async (
       log(`files ${sizeLabel(bytes)}`)
       const data = Buffer.alloc(bytes)
       for (let i = 0; i < bytes; i += 4096) data.writeUInt32LE((i * 2654435761) >>> 0, i)
+      // peers that take a tar get it built beforehand; pocketdock's writeFile builds its own
       const tars = new Map<PeerId, Buffer>()
       for (const peer of peers) tars.set(peer.id, await tarOf(`f-${peer.id}`, data))
       const write = await interleaved(peers, iterations, 0, async (peer) => {
@@ -307,8 +309,7 @@ export const measureEngine = async (
         check(got >= bytes, `${peer.id} read ${got} bytes`)
         return bytes / MB / (ms / 1000)
       })
-      const note =
-        "pocketdock: Engine.putArchive/getArchive (Container file API not landed yet); tar built beforehand"
+      const note = "pocketdock: `Container.writeFile`/`readFile`; peers' tar built beforehand"
       rows.push({
         id: `write-${kind}`,
         title: `file write ${sizeLabel(bytes)}`,
@@ -325,6 +326,40 @@ export const measureEngine = async (
         values: measures(read),
         note
       })
+    }
+
+    log("session round trip")
+    const pd = shared.pd
+    if (pd === undefined) throw new Error("the shared sandbox is pocketdock's")
+    const session = await pd.session()
+    try {
+      check((await session.sendAndWait("echo hi")).stdout === "hi\n", "session echo hi")
+      // pocketdock's sendAndWait and run(), interleaved like peers (run() recorded under "raw")
+      const sendAndWait: Peer = {
+        ...all.pocketdock,
+        exec: async (_sandbox, command) => (await session.sendAndWait(command)).stdout
+      }
+      const sessionSamples = await interleaved(
+        [sendAndWait, { ...all.pocketdock, id: "raw" }],
+        settings.execIterations,
+        settings.warmup,
+        (peer) => time(() => peer.exec(shared, "echo hi"))
+      )
+      const viaSession = measure(sessionSamples.pocketdock ?? [])
+      const viaRun = measure(sessionSamples.raw ?? [])
+      const speedup = viaRun.p50 / viaSession.p50
+      rows.push({
+        id: "session",
+        title: "session round trip (`sendAndWait`) vs `run()`",
+        unit: "ms",
+        better: "lower",
+        // peers have no sessions: their exec round trip (as in the exec row) is what a session replaces
+        values: { ...measures(exec), pocketdock: viaSession },
+        speedup,
+        note: `pocketdock \`run()\` p50 ${viaRun.p50.toFixed(2)} ms → \`sendAndWait\` ${speedup.toFixed(1)}× faster (target ≥ 10×); peers: exec round trip`
+      })
+    } finally {
+      await session.close()
     }
   } finally {
     await all.pocketdock.remove(shared)
@@ -414,18 +449,8 @@ export const measureEngine = async (
     note: `fresh process per peer (same modules loaded), after GC; total RSS MB: ${totals.join(", ")}; the CLI holds nothing in-process`
   })
 
-  // Hook: when SessionService lands, measure `session.sendAndWait("echo hi")`
-  // against `pocketdock.exec(shared, "echo hi")` here with `interleaved`, and
-  // drop `pending` (target: at least 10× faster than run()).
-  rows.push({
-    id: "session",
-    title: "session round trip (`sendAndWait`) vs `run()`",
-    unit: "ms",
-    better: "lower",
-    values: {},
-    pending: "SessionService (feat/sessions)"
-  })
-
+  const order: ReadonlyArray<string> = ROWS
+  rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
   for (const row of rows) log(`  ${row.id}: ${JSON.stringify(row.values)}`)
   return rows
 }

@@ -23,8 +23,10 @@ export interface LogLimits {
 const DAY_MS = 24 * 60 * 60 * 1000
 const encoder = new TextEncoder()
 
+// Several rotations can happen in one millisecond: the sequence keeps names in order (pruning sorts them).
+let rotations = 0
 const rotatedName = (kind: LogKind, now: number) =>
-  `${kind}-${new Date(now).toISOString().replace(/[:.]/g, "-")}-${Crypto.randomBytes(3).toString("hex")}.log`
+  `${kind}-${new Date(now).toISOString().replace(/[:.]/g, "-")}-${String(++rotations % 1e6).padStart(6, "0")}-${Crypto.randomBytes(3).toString("hex")}.log`
 
 /** Deletes rotated files of `kind` past retention, then the oldest beyond the count. */
 export const pruneRotated = (

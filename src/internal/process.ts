@@ -8,6 +8,7 @@ import { CommandTimeout, type Container, ContainerGone, InvalidOption } from "..
 import type { ContainerNotRunning, Engine, EngineRequestError, TransportError } from "../services/Engine.js"
 import type { ExitCallback, OutputCallback, Process, Signal } from "../services/Process.js"
 import { driveExec, killInside, PidReader, type StopReason } from "./exec.js"
+import type { OutputLog } from "./outputLog.js"
 import { DEFAULT_BUFFER_SIZE, RingBuffer } from "./ringBuffer.js"
 import { Utf8Decoders } from "./stream.js"
 
@@ -113,6 +114,8 @@ export interface DetachedOptions {
   readonly token?: string | undefined
   readonly callbacks: ProcessCallbacks
   readonly container: Container
+  /** Where the output is logged (`auto_log`); flushed before the process counts as ended. */
+  readonly log?: OutputLog | undefined
 }
 
 /** How long closing a process's scope waits for the killed process to end. */
@@ -142,7 +145,7 @@ export const startDetached = (
     const stop = yield* Deferred.make<StopReason>()
     const done = yield* Deferred.make<ExecResult, DriveError>()
     const decoders = new Utf8Decoders()
-    const { callbacks, container } = options
+    const { callbacks, container, log } = options
     const fireText = (stream: "stdout" | "stderr", text: string) => {
       if (text.length > 0) callbacks.fire(callbacks[stream], container, text)
     }
@@ -154,6 +157,7 @@ export const startDetached = (
       pids,
       onOutput: (stream, data) => {
         ring.push(stream, data)
+        if (log !== undefined) log.push(data)
         fireText(stream, decoders.decode(stream, data))
         return true
       }
@@ -173,6 +177,7 @@ export const startDetached = (
       }),
       Effect.tap((result) => Effect.sync(() => callbacks.fire(callbacks.exit, container, result.exitCode))),
       Effect.exit,
+      Effect.tap(() => (log === undefined ? Effect.void : log.flush)),
       Effect.flatMap((exit) => Deferred.done(done, exit))
     )
 

@@ -23,6 +23,7 @@ import {
   type ResolvedCreate,
   resolveCreate
 } from "../internal/options.js"
+import { openOutputLog } from "../internal/outputLog.js"
 import * as Persistence from "../internal/persistence.js"
 import { ProcessCallbacks, startDetached } from "../internal/process.js"
 import { resolveProfile } from "../internal/profiles.js"
@@ -141,6 +142,12 @@ export class LiveContainer implements Container {
   readonly log = (kind: LogKind, data: string | Uint8Array): Effect.Effect<void> =>
     this.recorder === undefined ? Effect.void : this.recorder.hooks.log(this.recorder.dataPath, kind, data)
 
+  get logging(): Effect.Effect<boolean> {
+    return this.recorder === undefined
+      ? Effect.succeed(false)
+      : this.recorder.hooks.autoLog(this.recorder.dataPath)
+  }
+
   get name(): string {
     return this.resolved.spec.name
   }
@@ -238,15 +245,18 @@ export class LiveContainer implements Container {
     ).pipe(Stream.withSpan("Container.runStream"))
 
   readonly runDetached = (command: Command, options: DetachOptions = {}) =>
-    Effect.flatMap(this.createExec(command, options), ({ execId, token }) =>
-      startDetached(this.engine, this.id, execId, {
+    Effect.gen(this, function* () {
+      const log = yield* openOutputLog(this, "detached")
+      const { execId, token } = yield* this.createExec(command, options)
+      return yield* startDetached(this.engine, this.id, execId, {
         bufferSize: options.bufferSize,
         timeoutSeconds: options.timeout,
         token,
         callbacks: this.callbacks,
-        container: this
+        container: this,
+        log
       })
-    ).pipe(Effect.withSpan("Container.runDetached"))
+    }).pipe(Effect.withSpan("Container.runDetached"))
 
   readonly onStdout = (callback: OutputCallback) =>
     Effect.sync(() => void this.callbacks.stdout.push(callback))

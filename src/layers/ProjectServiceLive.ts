@@ -234,6 +234,16 @@ export const make = Effect.gen(function* () {
       Effect.catchAll((error) => Effect.logWarning(`pocketdock: log output lost: ${error.message}`))
     )
 
+  const autoLog = (dataPath: string) =>
+    dataPath === ""
+      ? Effect.succeed(false)
+      : configOfInstance(dataPath).pipe(
+          Effect.map((config) => config.autoLog),
+          Effect.catchAll((error) =>
+            Effect.as(Effect.logWarning(`pocketdock: output not logged: ${error.message}`), false)
+          )
+        )
+
   const removeInstance = (dataPath: string) =>
     // the path comes from a container label: remove only what looks like an instance directory
     path.basename(path.dirname(dataPath)) === INSTANCES_DIR &&
@@ -241,7 +251,7 @@ export const make = Effect.gen(function* () {
       ? fs.remove(dataPath, { recursive: true, force: true }).pipe(Effect.mapError(ioError(dataPath)))
       : Effect.logWarning(`pocketdock: not removing ${dataPath}: not an instance directory`)
 
-  const hooks: ProjectHooks = { prepare, created, record, log, removeInstance }
+  const hooks: ProjectHooks = { prepare, created, record, log, autoLog, removeInstance }
   return { service, hooks }
 })
 

@@ -21,6 +21,7 @@ import {
   Scope,
   Stream
 } from "effect"
+import { type OutputLog, openOutputLog } from "../internal/outputLog.js"
 import {
   commandLine,
   initLine,
@@ -48,6 +49,7 @@ const INTERRUPTED_EXIT_CODE = 130
 const STARTUP_TIMEOUT = Duration.seconds(15)
 const SYNC_TIMEOUT = Duration.seconds(3)
 const SYNC_ATTEMPTS = 3
+const encoder = new TextEncoder()
 
 interface Request {
   readonly command: string
@@ -97,7 +99,9 @@ class LiveSession implements Session {
     readonly containerId: string,
     private readonly defaultTimeout: number,
     private readonly queue: Queue.Queue<Request>,
-    prefix: string
+    prefix: string,
+    /** The instance's session log (`auto_log`), if any. */
+    private readonly log: OutputLog | undefined
   ) {
     this.scanners = { stdout: new MarkerScanner(prefix), stderr: new MarkerScanner(prefix) }
   }
@@ -126,6 +130,7 @@ class LiveSession implements Session {
   private content(stream: StreamName, data: Uint8Array): void {
     const owner = this.owner[stream]
     if (owner === "discard" || data.length === 0) return
+    if (this.log !== undefined) this.log.push(data)
     if (owner?.claimed) (stream === "stdout" ? owner.out : owner.err).push(data)
     const text = this.decoders[stream].decode(data, { stream: true })
     if (text.length === 0) return
@@ -227,6 +232,7 @@ class LiveSession implements Session {
       const started = performance.now()
       this.busy = true
       this.currentRequest = request
+      if (this.log !== undefined) this.log.push(encoder.encode(`$ ${request.command}\n`))
       const line = yield* this.startLine((seq) => commandLine(seq, request.command), request.claimed)
       this.owner.stdout = line
       this.owner.stderr = line
@@ -416,7 +422,8 @@ const open =
       const attached = yield* engine.execAttach(execId).pipe(Scope.extend(scope))
       const prefix = newPrefix()
       const queue = yield* Queue.unbounded<Request>()
-      const session = new LiveSession(engine, attached, container.id, container.timeout, queue, prefix)
+      const log = yield* openOutputLog(container, "session").pipe(Scope.extend(scope))
+      const session = new LiveSession(engine, attached, container.id, container.timeout, queue, prefix, log)
       session.closeScope = Scope.close(scope, Exit.void)
 
       yield* Stream.runForEach(attached.output, (frame) => Effect.sync(() => session.onFrame(frame))).pipe(

@@ -359,6 +359,8 @@ export interface Container {
    * on; does nothing outside a project. For sessions and detached processes.
    */
   readonly log: (kind: LogKind, data: string | Uint8Array) => Effect.Effect<void>
+  /** Whether `log` writes anything: a project instance with `auto_log` on. */
+  readonly logging: Effect.Effect<boolean>
 
   /**
    * Runs a command and streams its output as it is written, stdout and

@@ -194,6 +194,8 @@ export interface ProjectHooks {
   readonly record: (dataPath: string, entry: HistoryEntry) => Effect.Effect<void>
   /** Appends output to `logs/` (see `ProjectService.appendLog`); never fails. */
   readonly log: (dataPath: string, kind: LogKind, data: string | Uint8Array) => Effect.Effect<void>
+  /** Whether `log` writes anything for the instance at `dataPath` (`auto_log`); never fails. */
+  readonly autoLog: (dataPath: string) => Effect.Effect<boolean>
   /** Removes an instance directory. */
   readonly removeInstance: (dataPath: string) => Effect.Effect<void, ProjectIOError>
 }
