@@ -79,13 +79,14 @@ const shellQuote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`
 
 /**
  * The shell line that starts `command` detached from the exec that runs it:
- * `nohup sh -c ... &`, output to `log`, its PID printed. The process is the
+ * `nohup sh -c ... &` (SIGHUP ignored), output to `log`, its PID printed. The process is the
  * sandbox's from then on: it outlives the CLI (a `runDetached` process would
  * be killed when the CLI's connection closes) and ends with the sandbox.
  */
 export const detachedLine = (command: RunCommand, log: string) => {
   const script = typeof command === "string" ? command : command.map(shellQuote).join(" ")
-  return `mkdir -p /tmp/pocketdock && nohup sh -c ${shellQuote(script)} </dev/null >${shellQuote(log)} 2>&1 & echo $!`
+  // busybox images have no nohup: without it, the shell only ignores SIGHUP
+  return `mkdir -p /tmp/pocketdock && $(command -v nohup || echo exec) sh -c ${shellQuote(`trap '' HUP; ${script}`)} </dev/null >${shellQuote(log)} 2>&1 & echo $!`
 }
 
 /** A shell exit status for the command's exit code (-1, unknown, becomes 1). */
