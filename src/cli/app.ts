@@ -2,16 +2,19 @@
  * The `pocketdock` command line: the registered commands and how a run ends
  * (an exit code, never a stack trace).
  *
- * Commands whose library function is not there yet are defined in
- * `commands/` but not registered here (see `commands/pending.ts`).
  */
 import { Command, ValidationError } from "@effect/cli"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Ref } from "effect"
 import { VERSION } from "../index.js"
+import { info, list, prune, reboot, resume, snapshot, stop } from "./commands/containers.js"
 import { create } from "./commands/create.js"
+import { pull, push } from "./commands/files.js"
+import { build, exportCommand, importCommand, profiles } from "./commands/profiles.js"
+import { doctor, init, logs } from "./commands/project.js"
 import { quickstart } from "./commands/quickstart.js"
 import { run } from "./commands/run.js"
+import { shell } from "./commands/shell.js"
 import { shutdown } from "./commands/shutdown.js"
 import { status } from "./commands/status.js"
 import { ExitCodes, reportOf } from "./errors.js"
@@ -19,7 +22,30 @@ import { ExitCode, root } from "./global.js"
 import { errorLine, withPlainConsole } from "./output.js"
 
 /** Every command the binary offers. */
-export const commands = [quickstart, status, create, run, shutdown] as const
+export const commands = [
+  quickstart,
+  status,
+  init,
+  doctor,
+  create,
+  list,
+  info,
+  run,
+  shell,
+  logs,
+  push,
+  pull,
+  reboot,
+  stop,
+  resume,
+  snapshot,
+  shutdown,
+  prune,
+  profiles,
+  build,
+  exportCommand,
+  importCommand
+] as const
 
 export const pocketdock = root.pipe(Command.withSubcommands(commands))
 

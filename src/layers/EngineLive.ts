@@ -524,7 +524,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           )
         ),
 
-      execAttach: (execId) =>
+      execAttach: (execId, options = {}) =>
         Effect.gen(function* () {
           const conn = yield* connection
           const { socket, head } = yield* Effect.acquireRelease(
@@ -533,7 +533,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
               `${new URL(conn.base).pathname}/exec/${encodeURIComponent(execId)}/start`,
               {
                 Detach: false,
-                Tty: false
+                Tty: options.tty === true
               }
             ).pipe(
               Effect.mapError((failure) => {
@@ -567,7 +567,11 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           )
           const attached: AttachedExec = {
             execId,
-            output: frames(bytes),
+            // a TTY exec's output is the terminal's bytes, without 8-byte frame headers
+            output:
+              options.tty === true
+                ? Stream.map(bytes, (data): ExecFrame => ({ stream: "stdout", data }))
+                : frames(bytes),
             write: (data) =>
               Effect.async<void, SocketCommunicationError>((resume) => {
                 if (socket.destroyed || socket.writableEnded) {

@@ -300,9 +300,14 @@ export interface Engine {
   readonly execStart: (
     execId: string
   ) => Stream.Stream<ExecFrame, ContainerNotRunning | EngineRequestError | TransportError>
-  /** Starts an exec created with `stdin: true` over a hijacked connection. */
+  /**
+   * Starts an exec created with `stdin: true` over a hijacked connection.
+   * Pass `tty: true` for an exec created with `tty: true`: its output is raw
+   * (not multiplexed) and comes as `stdout` frames.
+   */
   readonly execAttach: (
-    execId: string
+    execId: string,
+    options?: { readonly tty?: boolean | undefined }
   ) => Effect.Effect<AttachedExec, ContainerNotRunning | EngineRequestError | TransportError, Scope.Scope>
   readonly execInspect: (execId: string) => Effect.Effect<ExecInspect, EngineRequestError | TransportError>
 

@@ -105,7 +105,18 @@ describe("pocketdock CLI (no engine needed)", () => {
   it("--help lists the registered commands, without colour when not on a TTY", async () => {
     const ran = await cli(["--help"])
     expect(ran.code).toBe(0)
-    for (const command of ["quickstart", "status", "create", "run", "shutdown"]) {
+    for (const command of [
+      "quickstart",
+      "status",
+      "create",
+      "run",
+      "shutdown",
+      "list",
+      "shell",
+      "logs",
+      "prune",
+      "import"
+    ]) {
       expect(ran.stdout).toContain(`- ${command}`)
     }
     expect(ran.stdout).not.toMatch(ANSI)
