@@ -491,7 +491,9 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
       Effect.gen(function* () {
         let handle: LiveContainer | undefined
         const container = yield* attach(engine, nameOrId, (resolved, id, socketPath, scope) => {
-          handle = new LiveContainer(engine, resolved, id, socketPath, scope)
+          // a project instance's runs are recorded whoever attaches (the CLI included)
+          const dataPath = resolved.spec.labels[Labels.dataPath] ?? ""
+          handle = new LiveContainer(engine, resolved, id, socketPath, scope, recorderOf(dataPath))
           return handle
         })
         // the same non-root default as the process that created it
