@@ -4,7 +4,6 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import { ContainerService } from "../../services/ContainerService.js"
-import { Engine } from "../../services/Engine.js"
 import { action, confirm, jsonOption, withServices, yesOption } from "../global.js"
 import { json, line, style } from "../output.js"
 
@@ -23,13 +22,12 @@ export const shutdown = Command.make(
     withServices(
       Effect.gen(function* () {
         const service = yield* ContainerService
-        const engine = yield* Engine
         const sandbox = yield* service.attach(config.container)
         yield* confirm(`Remove sandbox ${sandbox.name} and everything in it?`, config.yes)
         yield* sandbox.shutdown({ force: config.force })
-        // A persistent sandbox is only stopped by shutdown; the CLI's shutdown removes it.
-        // (To be replaced by ContainerService.destroy once it exists.)
-        if (sandbox.persist) yield* engine.removeContainer(sandbox.id)
+        // A persistent sandbox is only stopped by shutdown; the CLI's shutdown removes
+        // it, with its project instance directory.
+        if (sandbox.persist) yield* service.destroy(sandbox.name)
         if (config.json) return yield* json({ id: sandbox.id, name: sandbox.name, removed: true })
         yield* line(`${style.green("removed")} ${style.bold(sandbox.name)}`)
       }).pipe(Effect.scoped)
