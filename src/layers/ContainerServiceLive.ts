@@ -194,7 +194,13 @@ export class LiveContainer implements Container {
     })
   }
 
-  readonly run = (command: Command, options: RunOptions = {}) => {
+  readonly run = (command: Command, options: RunOptions = {}) => this.runCommand(command, options, true)
+
+  /** A run of pocketdock's own (listing, `ps` for info): not in the user's history. */
+  private readonly runInternal = (command: Command, options: RunOptions) =>
+    this.runCommand(command, options, false)
+
+  private runCommand(command: Command, options: RunOptions, recorded: boolean) {
     const self = this
     return Effect.gen(function* () {
       const timeoutSeconds = options.timeout ?? self.timeout
@@ -213,7 +219,7 @@ export class LiveContainer implements Container {
           Effect.andThen(stillRunning, Effect.andThen(Effect.sleep("150 millis"), stillRunning))
         )
       }
-      if (self.recorder !== undefined) {
+      if (recorded && self.recorder !== undefined) {
         yield* self.recorder.hooks.record(
           self.recorder.dataPath,
           new HistoryEntry({
@@ -278,7 +284,10 @@ export class LiveContainer implements Container {
     const self = this
     return Effect.gen(function* () {
       const dir = yield* Files.containerPath(path, true)
-      const result = yield* self.run(Files.listCommand(dir), { user: "0", maxOutput: 64 * 1024 * 1024 })
+      const result = yield* self.runInternal(Files.listCommand(dir), {
+        user: "0",
+        maxOutput: 64 * 1024 * 1024
+      })
       if (result.exitCode === 3) return yield* new PathNotFound({ containerId: self.id, path: dir })
       if (result.exitCode !== 0) {
         return yield* new InvalidOption({
@@ -307,7 +316,7 @@ export class LiveContainer implements Container {
         this.image,
         this.guard(this.engine.inspectContainer(this.id)),
         (id) => this.guard(this.engine.stats(id)),
-        this.run(Info.PS_COMMAND, { user: "0", timeout: 10 }),
+        this.runInternal(Info.PS_COMMAND, { user: "0", timeout: 10 }),
         this.guard(this.engine.top(this.id))
       )
     )

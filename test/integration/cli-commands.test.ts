@@ -177,6 +177,8 @@ for (const engine of engines) {
         const commands: Array<string> = history.map((entry: { command: string }) => entry.command)
         expect(commands).toContain("echo kept > /tmp/kept")
         expect(commands.slice(-2)).toEqual(["echo one", "exit 4"])
+        // pocketdock's own commands (the `ps` behind info) are not the user's history
+        expect(commands.some((command) => command.includes("pid,user,args"))).toBe(false)
         expect(history[history.length - 1]).toMatchObject({ exitCode: 4 })
         const text = ok(await cli([...socket, "logs", name, "--history", "--limit", "1"])).stdout
         expect(text).toContain("exit 4")
