@@ -27,6 +27,17 @@ export default defineConfig({
           hookTimeout: 90_000,
           pool: "forks"
         }
+      },
+      {
+        resolve: { alias },
+        test: {
+          // run on its own after the rest (scripts/test.sh): see test/load/load.test.ts
+          name: "load",
+          include: ["test/load/**/*.test.ts"],
+          testTimeout: 480_000,
+          hookTimeout: 90_000,
+          pool: "forks"
+        }
       }
     ]
   }

@@ -206,6 +206,32 @@ export interface DriveResult {
   readonly stopped: StopReason | undefined
 }
 
+/**
+ * A start that takes longer than this stops holding its admission permit, so
+ * that one stuck exec cannot hold up every other command on the engine.
+ */
+const ADMISSION_HOLD_LIMIT = Duration.seconds(10)
+
+/**
+ * Waits for this command's turn to start on the engine (`Engine.execAdmission`)
+ * and holds the permit until the returned effect releases it, or the
+ * caller's scope closes.
+ */
+const admit = (engine: Engine) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function* () {
+      yield* restore(engine.execAdmission.take(1))
+      let held = true
+      const release = Effect.suspend(() => {
+        if (!held) return Effect.void
+        held = false
+        return Effect.asVoid(engine.execAdmission.release(1))
+      })
+      yield* Effect.addFinalizer(() => release)
+      return release
+    })
+  )
+
 /** How long a killed command may take to close its output before we stop reading. */
 const DRAIN_AFTER_KILL = Duration.seconds(3)
 
@@ -224,6 +250,7 @@ export const driveExec = (
   options: DriveOptions
 ): Effect.Effect<DriveResult, ContainerNotRunning | EngineRequestError | TransportError> =>
   Effect.gen(function* () {
+    const releaseAdmission = yield* admit(engine)
     const started = performance.now()
     const pids = options.pids ?? new PidReader()
     const stop = options.stop ?? (yield* Deferred.make<StopReason>())
@@ -244,6 +271,12 @@ export const driveExec = (
     const reader = yield* Stream.runForEach(engine.execStart(execId), (frame) =>
       Effect.sync(() => onFrame(frame))
     ).pipe(Effect.forkIn(readerScope))
+    // the process runs once it reports its PID: the next command may start
+    yield* Effect.raceAll([
+      Deferred.await(pids.pid),
+      Fiber.await(reader),
+      Effect.sleep(ADMISSION_HOLD_LIMIT)
+    ]).pipe(Effect.zipRight(releaseAdmission), Effect.forkIn(readerScope))
     const timeout =
       options.timeoutSeconds === undefined
         ? Effect.never

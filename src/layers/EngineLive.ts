@@ -104,7 +104,15 @@ export interface EngineOptions {
   readonly socketPath?: string | undefined
   /** Where auto-detection looks, in order; default the seed's list. */
   readonly candidates?: ReadonlyArray<string> | undefined
+  /**
+   * How many commands may be starting at once (see `Engine.execAdmission`);
+   * absent: `POCKETDOCK_MAX_STARTING_EXECS`, then 8. More does not start them faster: each start is a runtime
+   * process in the engine, and on a small machine the engine is the limit.
+   */
+  readonly maxStartingExecs?: number | undefined
 }
+
+const DEFAULT_MAX_STARTING_EXECS = 8
 
 /**
  * Builds the live `Engine`. The Agent (and its connections) is closed with the scope.
@@ -313,8 +321,19 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         )
       })
 
+    const envMaxStarting = yield* Config.option(Config.integer("POCKETDOCK_MAX_STARTING_EXECS")).pipe(
+      Effect.orElseSucceed(() => Option.none<number>())
+    )
+    const execAdmission = yield* Effect.makeSemaphore(
+      Math.max(
+        1,
+        options.maxStartingExecs ?? Option.getOrElse(envMaxStarting, () => DEFAULT_MAX_STARTING_EXECS)
+      )
+    )
+
     const engine: Engine = {
       info: Effect.map(connection, (conn) => conn.info),
+      execAdmission,
 
       createContainer: Effect.fn("Engine.createContainer")(function* (spec: ContainerSpec) {
         yield* Effect.annotateCurrentSpan({ image: spec.image, name: spec.name })

@@ -253,7 +253,11 @@ export type AttachError = ContainerNotFound | ContainerNotRunning | TransportErr
  * @since 0.1.0
  */
 export interface RunOptions {
-  /** Seconds; default the container's `timeout`. */
+  /**
+   * Seconds the command may take; default the container's `timeout`. Counted
+   * from its turn to start: in a burst of runs, the time spent waiting behind
+   * the others (`Engine.execAdmission`) does not count.
+   */
   readonly timeout?: number | undefined
   /** Bytes of stdout + stderr kept; default 10 MiB. */
   readonly maxOutput?: number | undefined

@@ -257,6 +257,15 @@ export type LabelFilter = ReadonlyArray<string>
 export interface Engine {
   /** Resolves (and caches) which engine answers on which socket. */
   readonly info: Effect.Effect<EngineInfo, TransportError>
+  /**
+   * Admission of commands starting on this engine. Starting an exec costs the
+   * engine a runtime process; a burst of a thousand starts at once only makes
+   * every one of them slow. A run holds one permit from sending its start
+   * until its process runs, so at most `EngineOptions.maxStartingExecs` are
+   * starting at once and the others wait their turn, in order, before their
+   * timeout begins.
+   */
+  readonly execAdmission: Effect.Semaphore
 
   readonly createContainer: (
     spec: ContainerSpec

@@ -1,7 +1,7 @@
 /**
  * Fault tolerance: the engine going away mid-operation (a proxy in front of
  * the real socket is killed, never the shared engines), containers removed
- * or killed from outside, signals to the host process, and load.
+ * or killed from outside, and signals to the host process. Load: test/load.
  */
 import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
@@ -78,24 +78,6 @@ const removeDirect = (socketPath: string, id: string) =>
     Effect.ignore,
     Effect.provide(direct(socketPath))
   )
-
-/** Open socket fds of this process (engine connections among them). */
-const socketFds = (): number =>
-  Fs.readdirSync("/proc/self/fd").filter((fd) => {
-    try {
-      return Fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:")
-    } catch {
-      return false
-    }
-  }).length
-
-/**
- * The issue asks for 20 sandboxes x 50 concurrent runs (`POCKETDOCK_LOAD=20x50`).
- * On the shared 2-core CI machine 1000 execs take minutes (each one starts a
- * runtime process in the engine; 10 x 10 did not finish in 180 s on Podman at
- * load average 40), so the default keeps the shape at 5 x 4.
- */
-const DEFAULT_LOAD = "5x4"
 
 /** Nothing in a fault test may hang: this bounds every wait on the system under test. */
 const PROMPT = Duration.seconds(20)
@@ -182,54 +164,6 @@ for (const engine of engines) {
         expect(error._tag).toBe("ContainerNotRunning")
         expect((yield* Effect.flip(sandbox.run("true")))._tag).toBe("ContainerNotRunning")
       }).pipe(Effect.scoped, Effect.provide(servicesFor(engine)))
-    )
-  })
-
-  describe(`load [${engine.name}]`, () => {
-    const [containers = 20, runs = 50] = (process.env.POCKETDOCK_LOAD ?? DEFAULT_LOAD).split("x").map(Number)
-
-    it.live(
-      `${containers} sandboxes x ${runs} concurrent runs: every result its own, nothing leaked`,
-      () =>
-        Effect.gen(function* () {
-          const project = `pd-load-${process.pid}-${engine.name}`
-          const fdsBefore = socketFds()
-          const started = performance.now()
-          yield* Effect.scoped(
-            Effect.gen(function* () {
-              const service = yield* ContainerService
-              const sandboxes = yield* Effect.all(
-                Array.from({ length: containers }, () => service.scoped({ image: BUSYBOX, project })),
-                { concurrency: 5 }
-              )
-              const results = yield* Effect.all(
-                sandboxes.flatMap((sandbox, c) =>
-                  Array.from({ length: runs }, (_, r) =>
-                    Effect.map(sandbox.run(["echo", `${c}-${r}`]), (result) => ({ c, r, result }))
-                  )
-                ),
-                { concurrency: "unbounded" }
-              )
-              for (const { c, r, result } of results) {
-                expect(result.stdout).toBe(`${c}-${r}\n`)
-                expect(result.exitCode).toBe(0)
-              }
-              expect(results.length).toBe(containers * runs)
-            })
-          ).pipe(
-            // bounded below the test's own timeout, so that the scope (and the sandboxes) close
-            Effect.timeout("150 seconds"),
-            Effect.provide(servicesFor(engine))
-          )
-          const seconds = ((performance.now() - started) / 1000).toFixed(1)
-          console.log(`[${engine.name}] load ${containers}x${runs}: ${seconds} s`)
-          const left = yield* Effect.flatMap(Engine, (e) =>
-            e.listContainers([`pocketdock.project=${project}`])
-          ).pipe(Effect.provide(direct(engine.socketPath)))
-          expect(left.length).toBe(0)
-          expect(socketFds()).toBeLessThanOrEqual(fdsBefore)
-        }),
-      180_000
     )
   })
 
