@@ -367,15 +367,22 @@ export const collect = (
         return !output.truncated
       }
     })
-    return new ExecResult({
-      exitCode: driven.exitCode,
-      stdout: output.text("stdout"),
-      stderr: output.text("stderr"),
-      durationMs: driven.durationMs,
-      timedOut: driven.stopped === "timeout",
-      truncated: output.truncated
-    })
+    return resultOf(driven, output)
   })
+
+/** The result of a driven command, with the output `output` kept of it. */
+export const resultOf = (driven: DriveResult, output: OutputCollector): ExecResult =>
+  new ExecResult({
+    exitCode: driven.exitCode,
+    stdout: output.text("stdout"),
+    stderr: output.text("stderr"),
+    durationMs: driven.durationMs,
+    timedOut: driven.stopped === "timeout",
+    truncated: output.truncated
+  })
+
+/** How long closing a stream or a detached process early waits for the killed command to end. */
+export const STOP_GRACE = Duration.seconds(6)
 
 /**
  * The exit code once the exec has ended. Both engines report it as soon as

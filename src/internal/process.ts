@@ -7,7 +7,7 @@ import { BufferSnapshot, ExecResult } from "../schemas/ExecResult.js"
 import { CommandTimeout, type Container, ContainerGone, InvalidOption } from "../services/ContainerService.js"
 import type { ContainerNotRunning, Engine, EngineRequestError, TransportError } from "../services/Engine.js"
 import type { ExitCallback, OutputCallback, Process, Signal } from "../services/Process.js"
-import { driveExec, killInside, PidReader, type StopReason } from "./exec.js"
+import { driveExec, killInside, PidReader, STOP_GRACE, type StopReason } from "./exec.js"
 import type { OutputLog } from "./outputLog.js"
 import { DEFAULT_BUFFER_SIZE, RingBuffer } from "./ringBuffer.js"
 import { Utf8Decoders } from "./stream.js"
@@ -117,9 +117,6 @@ export interface DetachedOptions {
   /** Where the output is logged (`auto_log`); flushed before the process counts as ended. */
   readonly log?: OutputLog | undefined
 }
-
-/** How long closing a process's scope waits for the killed process to end. */
-const STOP_GRACE = "6 seconds"
 
 /**
  * Starts an exec created from `withPidReport(argv)` in the background, in

@@ -4,10 +4,10 @@
  */
 import { TextDecoder } from "node:util"
 import { Deferred, Effect, Exit, Fiber, Mailbox, Stream } from "effect"
-import { ExecResult, StreamChunk, type StreamName } from "../schemas/ExecResult.js"
+import { type ExecResult, StreamChunk, type StreamName } from "../schemas/ExecResult.js"
 import { CommandTimeout, OutputTruncated } from "../services/ContainerService.js"
 import type { ContainerNotRunning, Engine, EngineRequestError, TransportError } from "../services/Engine.js"
-import { driveExec, OutputCollector, type StopReason } from "./exec.js"
+import { driveExec, OutputCollector, resultOf, STOP_GRACE, type StopReason } from "./exec.js"
 
 /**
  * One `TextDecoder` per stream in streaming mode, so that a character split
@@ -36,9 +36,6 @@ export interface ExecStreamOptions {
   /** The run's token (see `runTokenEnv`). */
   readonly token?: string | undefined
 }
-
-/** How long closing the stream early waits for the killed command to end. */
-const STOP_GRACE = "6 seconds"
 
 /**
  * Streams an exec created from `withPidReport(argv)`. The command starts when
@@ -82,14 +79,7 @@ export const execStream = (
         })
         emit("stdout", decoders.flush("stdout"))
         emit("stderr", decoders.flush("stderr"))
-        const result = new ExecResult({
-          exitCode: driven.exitCode,
-          stdout: output.text("stdout"),
-          stderr: output.text("stderr"),
-          durationMs: driven.durationMs,
-          timedOut: driven.stopped === "timeout",
-          truncated: output.truncated
-        })
+        const result = resultOf(driven, output)
         if (options.result) yield* Deferred.succeed(options.result, result)
         return result
       }).pipe(

@@ -1,22 +1,11 @@
 import * as Fs from "node:fs/promises"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
 import { ContainerService } from "../../src/services/ContainerService.js"
-import { Engine } from "../../src/services/Engine.js"
 import { ProjectService } from "../../src/services/ProjectService.js"
 import { SessionService } from "../../src/services/SessionService.js"
-import { BUSYBOX, engines, servicesFor } from "./engines.js"
-
-const tempDir = () =>
-  Effect.acquireRelease(
-    Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "pd-autolog-"))),
-    (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-  )
-
-const removeQuietly = (name: string) =>
-  Effect.flatMap(Engine, (engine) => engine.removeContainer(name)).pipe(Effect.ignore)
+import { BUSYBOX, engines, removeQuietly, scopedTempDir, servicesFor } from "./engines.js"
 
 /** The files of `dir`, name → content. */
 const readLogs = (dir: string) =>
@@ -32,7 +21,7 @@ const instance = (name: string, settings: string) =>
   Effect.gen(function* () {
     const projects = yield* ProjectService
     const service = yield* ContainerService
-    const dir = yield* tempDir()
+    const dir = yield* scopedTempDir("pd-autolog-")
     yield* projects.initProject(dir, { projectName: name })
     yield* Effect.promise(() =>
       Fs.writeFile(Path.join(dir, ".pocketdock", "pocketdock.yaml"), `project_name: ${name}\n${settings}`)

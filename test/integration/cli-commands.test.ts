@@ -9,52 +9,19 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { Effect, ManagedRuntime } from "effect"
 import pty from "node-pty"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it } from "vitest"
 import * as PocketDock from "../../src/layers/PocketDock.js"
 import { ContainerService } from "../../src/services/ContainerService.js"
 import { Engine } from "../../src/services/Engine.js"
+import { BIN, buildBeforeAll, type Ran, ROOT, runCli } from "./cliHarness.js"
 import { BUSYBOX, engines } from "./engines.js"
 
-const ROOT = Path.resolve(import.meta.dirname, "../..")
-const BIN = Path.join(ROOT, "dist/cli/main.js")
 const SLOW = 300_000
 
-const newestMtime = (dir: string): number =>
-  Fs.readdirSync(dir, { withFileTypes: true }).reduce((newest, entry) => {
-    const path = Path.join(dir, entry.name)
-    return Math.max(newest, entry.isDirectory() ? newestMtime(path) : Fs.statSync(path).mtimeMs)
-  }, 0)
-
-beforeAll(async () => {
-  // Build once, and only when a source file is newer than the binary.
-  const built = Fs.existsSync(BIN) ? Fs.statSync(BIN).mtimeMs : 0
-  if (built < newestMtime(Path.join(ROOT, "src"))) {
-    await new Promise<void>((resolve, reject) =>
-      execFile("npm", ["run", "build"], { cwd: ROOT }, (error) => (error ? reject(error) : resolve()))
-    )
-  }
-}, 300_000)
-
-interface Ran {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
+buildBeforeAll()
 
 /** Runs the binary with `args` in `cwd`, stdin closed (not a TTY). */
-const cli = (args: ReadonlyArray<string>, cwd: string = ROOT): Promise<Ran> =>
-  new Promise((resolve) => {
-    const child = execFile(
-      BIN,
-      [...args],
-      { cwd, env: { ...process.env, POCKETDOCK_SOCKET: "" }, timeout: 240_000 },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : typeof error.code === "number" ? error.code : -1
-        resolve({ code, stdout, stderr })
-      }
-    )
-    child.stdin?.end()
-  })
+const cli = (args: ReadonlyArray<string>, cwd: string = ROOT): Promise<Ran> => runCli(args, { cwd })
 
 /** Runs the binary on a pseudo-terminal, typing the next of `keys` each time `ready` (a prompt) shows up again. */
 const onTty = (

@@ -3,7 +3,12 @@
  * POCKETDOCK_TEST_ENGINES names fewer. A missing engine fails its tests:
  * it is never skipped silently.
  */
+import * as Fs from "node:fs/promises"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { Effect } from "effect"
 import * as PocketDock from "../../src/layers/PocketDock.js"
+import { Engine } from "../../src/services/Engine.js"
 
 export interface TestEngine {
   readonly name: "podman" | "docker"
@@ -25,3 +30,14 @@ export const BUSYBOX = "pocketdock/busybox"
 export const PYTHON = "pocketdock/minimal-python"
 
 export const servicesFor = (engine: TestEngine) => PocketDock.layer({ socketPath: engine.socketPath })
+
+/** A new temporary directory, removed with the scope. */
+export const scopedTempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), prefix))),
+    (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
+  )
+
+/** Removes a container by name or id; already gone, or any failure, is fine. */
+export const removeQuietly = (name: string) =>
+  Effect.flatMap(Engine, (engine) => engine.removeContainer(name)).pipe(Effect.ignore)

@@ -79,6 +79,51 @@ const removeDirect = (socketPath: string, id: string) =>
     Effect.provide(direct(socketPath))
   )
 
+/**
+ * A child Node process (fixtures/signal-sandboxes.ts) holding one ephemeral
+ * and one persistent sandbox, once it says READY. Killed, and both removed,
+ * with the scope.
+ */
+const signalChild = (socketPath: string, ephemeral: string, persistent: string) =>
+  Effect.gen(function* () {
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        Path.join(import.meta.dirname, "fixtures", "signal-sandboxes.ts"),
+        socketPath,
+        ephemeral,
+        persistent
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] }
+    )
+    const output = { stdout: "" }
+    child.stdout.on("data", (data: Buffer) => {
+      output.stdout += data.toString()
+    })
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>(
+      (resolve) => child.once("exit", (code, sig) => resolve({ code, signal: sig, at: performance.now() }))
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => child.kill("SIGKILL")).pipe(
+        Effect.zipRight(removeDirect(socketPath, persistent)),
+        Effect.zipRight(removeDirect(socketPath, ephemeral))
+      )
+    )
+    const ready = yield* Effect.promise(
+      () =>
+        new Promise<boolean>((resolve) => {
+          const check = () => output.stdout.includes("READY") && resolve(true)
+          check()
+          child.stdout.on("data", check)
+          child.once("exit", () => resolve(false))
+        })
+    )
+    expect(ready).toBe(true)
+    return { child, output, exited }
+  })
+
 /** Nothing in a fault test may hang: this bounds every wait on the system under test. */
 const PROMPT = Duration.seconds(20)
 
@@ -175,41 +220,7 @@ for (const engine of engines) {
           Effect.gen(function* () {
             const ephemeral = `pd-test-sig-${engine.name}-${process.pid}-${signal}`
             const persistent = `pd-test-sigkeep-${engine.name}-${process.pid}-${signal}`
-            const child = spawn(
-              process.execPath,
-              [
-                "--import",
-                "tsx",
-                Path.join(import.meta.dirname, "fixtures", "signal-sandboxes.ts"),
-                engine.socketPath,
-                ephemeral,
-                persistent
-              ],
-              { stdio: ["ignore", "pipe", "inherit"] }
-            )
-            let stdout = ""
-            child.stdout.on("data", (data: Buffer) => {
-              stdout += data.toString()
-            })
-            const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>(
-              (resolve) =>
-                child.once("exit", (code, sig) => resolve({ code, signal: sig, at: performance.now() }))
-            )
-            yield* Effect.addFinalizer(() =>
-              Effect.sync(() => child.kill("SIGKILL")).pipe(
-                Effect.zipRight(removeDirect(engine.socketPath, persistent)),
-                Effect.zipRight(removeDirect(engine.socketPath, ephemeral))
-              )
-            )
-            const ready = yield* Effect.promise(
-              () =>
-                new Promise<boolean>((resolve) => {
-                  const check = () => stdout.includes("READY") && resolve(true)
-                  child.stdout.on("data", check)
-                  child.once("exit", () => resolve(false))
-                })
-            )
-            expect(ready).toBe(true)
+            const { child, output, exited } = yield* signalChild(engine.socketPath, ephemeral, persistent)
             expect(yield* exists(ephemeral)).toBe(true)
             const sent = performance.now()
             child.kill(signal)
@@ -219,7 +230,7 @@ for (const engine of engines) {
             console.log(
               `[${engine.name}] ${signal}: process ended ${(exit.at - sent).toFixed(0)} ms after the signal`
             )
-            expect(stdout).toContain(`RERAISE ${signal}`)
+            expect(output.stdout).toContain(`RERAISE ${signal}`)
             expect(exit.signal).toBe(signal)
             expect(ephemeralLeft).toBe(false)
             expect(yield* exists(persistent)).toBe(true)
@@ -235,32 +246,7 @@ for (const engine of engines) {
         Effect.gen(function* () {
           const ephemeral = `pd-test-sigkill-${engine.name}-${process.pid}`
           const persistent = `pd-test-sigkillkeep-${engine.name}-${process.pid}`
-          const child = spawn(
-            process.execPath,
-            [
-              "--import",
-              "tsx",
-              Path.join(import.meta.dirname, "fixtures", "signal-sandboxes.ts"),
-              engine.socketPath,
-              ephemeral,
-              persistent
-            ],
-            { stdio: ["ignore", "pipe", "inherit"] }
-          )
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => child.kill("SIGKILL")).pipe(
-              Effect.zipRight(removeDirect(engine.socketPath, persistent)),
-              Effect.zipRight(removeDirect(engine.socketPath, ephemeral))
-            )
-          )
-          const ready = yield* Effect.promise(
-            () =>
-              new Promise<boolean>((resolve) => {
-                child.stdout.on("data", (data: Buffer) => data.toString().includes("READY") && resolve(true))
-                child.once("exit", () => resolve(false))
-              })
-          )
-          expect(ready).toBe(true)
+          const { child } = yield* signalChild(engine.socketPath, ephemeral, persistent)
           const sent = performance.now()
           child.kill("SIGKILL")
           let gone = false

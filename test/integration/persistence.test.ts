@@ -15,16 +15,13 @@ import {
 } from "../../src/index.js"
 import { ContainerService } from "../../src/services/ContainerService.js"
 import { Engine } from "../../src/services/Engine.js"
-import { BUSYBOX, engines, servicesFor } from "./engines.js"
+import { BUSYBOX, engines, removeQuietly, servicesFor } from "./engines.js"
 
 const exists = (name: string) =>
   Effect.flatMap(Engine, (engine) => engine.inspectContainer(name)).pipe(
     Effect.map((inspect) => (inspect.State.Running ? "running" : "stopped")),
     Effect.catchTag("ContainerNotFound", () => Effect.succeed("gone" as const))
   )
-
-const removeQuietly = (name: string) =>
-  Effect.flatMap(Engine, (engine) => engine.removeContainer(name)).pipe(Effect.ignore)
 
 for (const engine of engines) {
   const tag = `${engine.name}-${process.pid}`

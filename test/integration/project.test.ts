@@ -16,18 +16,8 @@ import {
 } from "../../src/index.js"
 import { decodeConfig } from "../../src/internal/projectFiles.js"
 import { ContainerService } from "../../src/services/ContainerService.js"
-import { Engine } from "../../src/services/Engine.js"
 import { ProjectService } from "../../src/services/ProjectService.js"
-import { BUSYBOX, engines, servicesFor } from "./engines.js"
-
-const tempDir = () =>
-  Effect.acquireRelease(
-    Effect.promise(() => Fs.mkdtemp(Path.join(Os.tmpdir(), "pd-project-"))),
-    (dir) => Effect.promise(() => Fs.rm(dir, { recursive: true, force: true }))
-  )
-
-const removeQuietly = (name: string) =>
-  Effect.flatMap(Engine, (engine) => engine.removeContainer(name)).pipe(Effect.ignore)
+import { BUSYBOX, engines, removeQuietly, scopedTempDir, servicesFor } from "./engines.js"
 
 const readFile = (path: string) => Effect.promise(() => Fs.readFile(path, "utf8"))
 const pathExists = (path: string) =>
@@ -45,7 +35,7 @@ for (const engine of engines) {
     it.scoped("initProject writes the config once; findProjectRoot walks up; loadConfig precedence", () =>
       Effect.gen(function* () {
         const projects = yield* ProjectService
-        const dir = yield* tempDir()
+        const dir = yield* scopedTempDir("pd-project-")
         expect(Option.isNone(yield* projects.findProjectRoot(dir))).toBe(true)
         const root = yield* projects.initProject(dir, { projectName: "demo" })
         expect(root).toBe(dir)
@@ -100,7 +90,7 @@ for (const engine of engines) {
         Effect.gen(function* () {
           const projects = yield* ProjectService
           const service = yield* ContainerService
-          const dir = yield* tempDir()
+          const dir = yield* scopedTempDir("pd-project-")
           const project = `pdtest-proj-${tag}`
           yield* projects.initProject(dir, { projectName: project })
           const name = `pd-test-inst-${tag}`
@@ -174,7 +164,7 @@ for (const engine of engines) {
         Effect.gen(function* () {
           const projects = yield* ProjectService
           const service = yield* ContainerService
-          const dir = yield* tempDir()
+          const dir = yield* scopedTempDir("pd-project-")
           const project = `pdtest-eph-${tag}`
           yield* projects.initProject(dir, { projectName: project })
           const file = Path.join(dir, ".pocketdock", "pocketdock.yaml")
