@@ -158,12 +158,12 @@ export class OutputCollector {
     return !this.truncated
   }
 
-  /** Keeps what fits and returns it (a copy); past the cap, `truncated` is set. */
+  /** Keeps what fits and returns it; past the cap, `truncated` is set. */
   keep(stream: StreamName, data: Uint8Array): Uint8Array {
     if (this.truncated) return new Uint8Array(0)
     const room = this.maxOutput - this.bytes
-    // copy: the frame may be a view of a larger, reused buffer
-    const kept = data.length > room ? data.slice(0, Math.max(room, 0)) : data.slice()
+    // no copy: frames are views of socket reads, and Node allocates each read afresh
+    const kept = data.length > room ? data.subarray(0, Math.max(room, 0)) : data
     if (data.length > room) {
       this.bytes = this.maxOutput
       this.truncated = true

@@ -2,7 +2,7 @@
  * A command's output as a Stream of decoded chunks, as the process writes it.
  * Built on `driveExec` (timeout, cap, kill inside) like a blocking run.
  */
-import { TextDecoder } from "node:util"
+import { StringDecoder } from "node:string_decoder"
 import { Deferred, Effect, Exit, Fiber, Mailbox, Stream } from "effect"
 import { type ExecResult, StreamChunk, type StreamName } from "../schemas/ExecResult.js"
 import { CommandTimeout, OutputTruncated } from "../services/ContainerService.js"
@@ -10,22 +10,24 @@ import type { ContainerNotRunning, Engine, EngineRequestError, TransportError } 
 import { driveExec, OutputCollector, resultOf, STOP_GRACE, type StopReason } from "./exec.js"
 
 /**
- * One `TextDecoder` per stream in streaming mode, so that a character split
+ * One UTF-8 decoder per stream in streaming mode, so that a character split
  * across frames is decoded whole.
  */
 export class Utf8Decoders {
-  private readonly decoders: Record<StreamName, TextDecoder> = {
-    stdout: new TextDecoder(),
-    stderr: new TextDecoder()
+  // StringDecoder, not TextDecoder: the same handling of characters split
+  // across chunks and of invalid bytes (U+FFFD), several times faster on large output
+  private readonly decoders: Record<StreamName, StringDecoder> = {
+    stdout: new StringDecoder("utf8"),
+    stderr: new StringDecoder("utf8")
   }
 
   decode(stream: StreamName, data: Uint8Array): string {
-    return this.decoders[stream].decode(data, { stream: true })
+    return this.decoders[stream].write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
   }
 
   /** What is left at the end (a truncated character becomes U+FFFD). */
   flush(stream: StreamName): string {
-    return this.decoders[stream].decode()
+    return this.decoders[stream].end()
   }
 }
 
@@ -63,7 +65,8 @@ export const execStream = (
       const decoders = new Utf8Decoders()
       const stop = yield* Deferred.make<StopReason>()
       const emit = (stream: StreamName, text: string) => {
-        if (text.length > 0) mailbox.unsafeOffer(new StreamChunk({ stream, data: text }))
+        if (text.length > 0)
+          mailbox.unsafeOffer(new StreamChunk({ stream, data: text }, { disableValidation: true }))
       }
 
       const run = Effect.gen(function* () {
@@ -79,6 +82,9 @@ export const execStream = (
         })
         emit("stdout", decoders.flush("stdout"))
         emit("stderr", decoders.flush("stderr"))
+        // the whole output as one result only for whoever needs it: decoding it costs as much as streaming
+        if (options.result === undefined && driven.stopped !== "timeout" && !output.truncated)
+          return undefined
         const result = resultOf(driven, output)
         if (options.result) yield* Deferred.succeed(options.result, result)
         return result
@@ -89,11 +95,13 @@ export const execStream = (
             Exit.flatMap(
               exit,
               (result): Exit.Exit<void, CommandTimeout | OutputTruncated> =>
-                result.timedOut
-                  ? Exit.fail(new CommandTimeout({ timeoutSeconds: options.timeoutSeconds, result }))
-                  : result.truncated
-                    ? Exit.fail(new OutputTruncated({ maxOutput: options.maxOutput, result }))
-                    : Exit.void
+                result === undefined
+                  ? Exit.void
+                  : result.timedOut
+                    ? Exit.fail(new CommandTimeout({ timeoutSeconds: options.timeoutSeconds, result }))
+                    : result.truncated
+                      ? Exit.fail(new OutputTruncated({ maxOutput: options.maxOutput, result }))
+                      : Exit.void
             )
           )
         )
