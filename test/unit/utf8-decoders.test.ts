@@ -24,11 +24,13 @@ describe("Utf8Decoders", () => {
         let stderr = ""
         for (const piece of pieces(bytes, cuts)) {
           stdout += decoders.decode("stdout", piece)
-          stderr += decoders.decode("stderr", piece.slice().reverse())
+          // interleaved with stdout: a character split on one stream must not mix with the other
+          stderr += decoders.decode("stderr", piece)
         }
         stdout += decoders.flush("stdout")
-        decoders.flush("stderr")
+        stderr += decoders.flush("stderr")
         expect(stdout).toBe(text)
+        expect(stderr).toBe(text)
       })
     ))
 
