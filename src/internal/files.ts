@@ -25,7 +25,7 @@ import {
   addHostTree,
   extractTree,
   type Owner,
-  packWith,
+  packPieces,
   readFirstEntry,
   withEntries
 } from "./tar.js"
@@ -102,7 +102,7 @@ const putAt = (
   engine: Engine,
   containerId: string,
   path: string,
-  build: (pack: Parameters<Parameters<typeof packWith>[0]>[0], name: string, owner: Owner) => Promise<void>,
+  build: (pack: Parameters<Parameters<typeof packPieces>[0]>[0], name: string, owner: Owner) => Promise<void>,
   onPackError: (error: unknown) => HostPathError
 ) =>
   Effect.gen(function* () {
@@ -112,7 +112,7 @@ const putAt = (
     const name = [...missing, Path.posix.basename(path)].join("/")
     const tar = yield* Effect.tryPromise({
       try: () =>
-        packWith(async (pack) => {
+        packPieces(async (pack) => {
           await addDirs(pack, prefix, owner)
           await build(pack, name, owner)
         }),

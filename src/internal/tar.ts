@@ -35,7 +35,14 @@ const addEntry = (pack: Pack, header: TarStream.Headers, data?: Uint8Array): Pro
   })
 
 /** Runs `build` against a tar-stream pack and returns the finished archive. */
-export const packWith = async (build: (pack: Pack) => Promise<void>): Promise<Uint8Array> => {
+export const packWith = async (build: (pack: Pack) => Promise<void>): Promise<Uint8Array> =>
+  Buffer.concat(await packPieces(build))
+
+/**
+ * Like `packWith`, but the archive in the pieces the pack made: a file's
+ * bytes stay the caller's buffer, never copied into one archive.
+ */
+export const packPieces = async (build: (pack: Pack) => Promise<void>): Promise<Array<Buffer>> => {
   const pack = TarStream.pack()
   const chunks: Array<Buffer> = []
   const collected = (async () => {
@@ -50,7 +57,7 @@ export const packWith = async (build: (pack: Pack) => Promise<void>): Promise<Ui
     throw error
   }
   await collected
-  return Buffer.concat(chunks)
+  return chunks
 }
 
 /** Directory entries (`a/`, `a/b/`) for the relative `dirs`, in order. */

@@ -190,7 +190,8 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       readonly path: string
       readonly query?: Record<string, string | undefined>
       readonly json?: unknown
-      readonly body?: Uint8Array
+      /** Pieces are streamed in order with their total length, never joined. */
+      readonly body?: Uint8Array | ReadonlyArray<Uint8Array>
       readonly contentType?: string
     }
 
@@ -205,12 +206,17 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         if (call.json !== undefined) {
           // Docker insists on the content type of JSON bodies.
           request = HttpClientRequest.bodyUnsafeJson(request, call.json)
-        } else if (call.body !== undefined) {
+        } else if (call.body instanceof Uint8Array) {
           request = HttpClientRequest.bodyUint8Array(
             request,
             call.body,
             call.contentType ?? "application/x-tar"
           )
+        } else if (call.body !== undefined) {
+          request = HttpClientRequest.bodyStream(request, Stream.fromIterable(call.body), {
+            contentType: call.contentType ?? "application/x-tar",
+            contentLength: call.body.reduce((total, piece) => total + piece.byteLength, 0)
+          })
         }
         return conn.client
           .execute(request)

@@ -320,11 +320,14 @@ export interface Engine {
   ) => Effect.Effect<AttachedExec, ContainerNotRunning | EngineRequestError | TransportError, Scope.Scope>
   readonly execInspect: (execId: string) => Effect.Effect<ExecInspect, EngineRequestError | TransportError>
 
-  /** Extracts a tar archive into directory `path` of the container. */
+  /**
+   * Extracts a tar archive into directory `path` of the container. The
+   * archive may come in pieces: they are sent in order, never joined.
+   */
   readonly putArchive: (
     containerId: string,
     path: string,
-    tar: Uint8Array
+    tar: Uint8Array | ReadonlyArray<Uint8Array>
   ) => Effect.Effect<void, ContainerNotFound | EngineRequestError | TransportError>
   /** A tar of `path`; fails with `EngineRequestError` status 404 when the path does not exist. */
   readonly getArchive: (
