@@ -382,7 +382,26 @@ export const resultOf = (driven: DriveResult, output: OutputCollector): ExecResu
   })
 
 /** How long closing a stream or a detached process early waits for the killed command to end. */
-export const STOP_GRACE = Duration.seconds(6)
+const STOP_GRACE = Duration.seconds(6)
+
+/**
+ * Forks `run` (a `driveExec` listening to `stop`) into the current scope.
+ * Closing the scope while it runs stops the command and waits, at most
+ * `STOP_GRACE`, for it to end and report; only then is the fork interrupted.
+ */
+export const forkStoppable = <A, E, R>(run: Effect.Effect<A, E, R>, stop: Deferred.Deferred<StopReason>) =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.forkScoped(run)
+    // finalizers run in reverse order: this one before the fork's interruption
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        if (fiber.unsafePoll() !== null) return
+        yield* Deferred.succeed(stop, "stopped")
+        yield* Fiber.await(fiber).pipe(Effect.timeoutOption(STOP_GRACE))
+      })
+    )
+    return fiber
+  })
 
 /**
  * The exit code once the exec has ended. Both engines report it as soon as

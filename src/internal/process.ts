@@ -2,12 +2,12 @@
  * Detached processes: a command driven in a background fiber whose output
  * fills a ring buffer and feeds the container's callbacks.
  */
-import { Deferred, Duration, Effect, Fiber, Option, type Scope } from "effect"
+import { Deferred, Duration, Effect, Option, type Scope } from "effect"
 import { BufferSnapshot, ExecResult } from "../schemas/ExecResult.js"
 import { CommandTimeout, type Container, ContainerGone, InvalidOption } from "../services/ContainerService.js"
 import type { ContainerNotRunning, Engine, EngineRequestError, TransportError } from "../services/Engine.js"
 import type { ExitCallback, OutputCallback, Process, Signal } from "../services/Process.js"
-import { driveExec, killInside, PidReader, STOP_GRACE, type StopReason } from "./exec.js"
+import { driveExec, forkStoppable, killInside, PidReader, type StopReason } from "./exec.js"
 import type { OutputLog } from "./outputLog.js"
 import { DEFAULT_BUFFER_SIZE, RingBuffer } from "./ringBuffer.js"
 import { Utf8Decoders } from "./stream.js"
@@ -178,14 +178,7 @@ export const startDetached = (
       Effect.flatMap((exit) => Deferred.done(done, exit))
     )
 
-    const fiber = yield* Effect.forkScoped(run)
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function* () {
-        if (fiber.unsafePoll() !== null) return
-        yield* Deferred.succeed(stop, "stopped")
-        yield* Fiber.await(fiber).pipe(Effect.timeoutOption(STOP_GRACE))
-      })
-    )
+    yield* forkStoppable(run, stop)
     yield* Deferred.await(pids.pid).pipe(
       Effect.asVoid,
       Effect.raceFirst(Effect.exit(Deferred.await(done))),

@@ -3,11 +3,11 @@
  * Built on `driveExec` (timeout, cap, kill inside) like a blocking run.
  */
 import { StringDecoder } from "node:string_decoder"
-import { Deferred, Effect, Exit, Fiber, Mailbox, Stream } from "effect"
+import { Deferred, Effect, Exit, Mailbox, Stream } from "effect"
 import { type ExecResult, StreamChunk, type StreamName } from "../schemas/ExecResult.js"
 import { CommandTimeout, OutputTruncated } from "../services/ContainerService.js"
 import type { ContainerNotRunning, Engine, EngineRequestError, TransportError } from "../services/Engine.js"
-import { driveExec, OutputCollector, resultOf, STOP_GRACE, type StopReason } from "./exec.js"
+import { driveExec, forkStoppable, OutputCollector, resultOf, type StopReason } from "./exec.js"
 
 /**
  * One UTF-8 decoder per stream in streaming mode, so that a character split
@@ -107,15 +107,7 @@ export const execStream = (
         )
       )
 
-      const fiber = yield* Effect.forkScoped(run)
-      // runs before the fork's interruption: stop the command and let it report its result
-      yield* Effect.addFinalizer(() =>
-        Effect.gen(function* () {
-          if (fiber.unsafePoll() !== null) return
-          yield* Deferred.succeed(stop, "stopped")
-          yield* Fiber.await(fiber).pipe(Effect.timeoutOption(STOP_GRACE))
-        })
-      )
+      yield* forkStoppable(run, stop)
       return Mailbox.toStream(mailbox)
     })
   )

@@ -1,24 +1,8 @@
 import { describe, expect, layer } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer } from "effect"
-import { type Container, ContainerService } from "../../src/services/ContainerService.js"
+import { Effect, Exit, Fiber } from "effect"
+import { ContainerService } from "../../src/services/ContainerService.js"
 import { Engine } from "../../src/services/Engine.js"
-import { BUSYBOX, engines, PYTHON, servicesFor } from "./engines.js"
-
-/** One sandbox shared by the read-only tests of a block: they do not disturb each other. */
-class Sandbox extends Context.Tag("test/Sandbox")<Sandbox, Container>() {}
-
-const withSandbox = (engine: (typeof engines)[number]) =>
-  Layer.scoped(
-    Sandbox,
-    Effect.flatMap(ContainerService, (service) => service.scoped({ image: BUSYBOX }))
-  ).pipe(Layer.provideMerge(servicesFor(engine)))
-
-/** Whether a container with this id still exists. */
-const exists = (id: string) =>
-  Effect.flatMap(Engine, (engine) => engine.inspectContainer(id)).pipe(
-    Effect.as(true),
-    Effect.catchTag("ContainerNotFound", () => Effect.succeed(false))
-  )
+import { BUSYBOX, containerExists, engines, PYTHON, Sandbox, servicesFor, withSandbox } from "./engines.js"
 
 for (const engine of engines) {
   layer(withSandbox(engine), { excludeTestServices: true })(`Container.run [${engine.name}]`, (it) => {
@@ -156,7 +140,7 @@ for (const engine of engines) {
         const id = yield* Effect.scoped(
           Effect.flatMap(ContainerService, (s) => s.scoped({ image: BUSYBOX })).pipe(Effect.map((c) => c.id))
         )
-        expect(yield* exists(id)).toBe(false)
+        expect(yield* containerExists(id)).toBe(false)
       })
     )
 
@@ -174,7 +158,7 @@ for (const engine of engines) {
         )
         expect(Exit.isFailure(exit)).toBe(true)
         expect(id).not.toBe("")
-        expect(yield* exists(id)).toBe(false)
+        expect(yield* containerExists(id)).toBe(false)
       })
     )
 
@@ -195,7 +179,7 @@ for (const engine of engines) {
         yield* started.await
         yield* Effect.sleep("300 millis")
         yield* Fiber.interrupt(fiber)
-        expect(yield* exists(id)).toBe(false)
+        expect(yield* containerExists(id)).toBe(false)
       })
     )
 
@@ -268,7 +252,7 @@ for (const engine of engines) {
         const sandbox = yield* service.create({ image: BUSYBOX })
         yield* sandbox.shutdown()
         yield* sandbox.shutdown()
-        expect(yield* exists(sandbox.id)).toBe(false)
+        expect(yield* containerExists(sandbox.id)).toBe(false)
         const error = yield* Effect.flip(sandbox.run("true"))
         expect(error._tag).toBe("ContainerGone")
       })

@@ -6,8 +6,9 @@
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as PocketDock from "../../src/layers/PocketDock.js"
+import { type Container, ContainerService } from "../../src/services/ContainerService.js"
 import { Engine } from "../../src/services/Engine.js"
 
 export interface TestEngine {
@@ -41,3 +42,20 @@ export const scopedTempDir = (prefix: string) =>
 /** Removes a container by name or id; already gone, or any failure, is fine. */
 export const removeQuietly = (name: string) =>
   Effect.flatMap(Engine, (engine) => engine.removeContainer(name)).pipe(Effect.ignore)
+
+/** Whether a container with this name or id still exists. */
+export const containerExists = (id: string) =>
+  Effect.flatMap(Engine, (engine) => engine.inspectContainer(id)).pipe(
+    Effect.as(true),
+    Effect.catchTag("ContainerNotFound", () => Effect.succeed(false))
+  )
+
+/** One sandbox shared by the tests of a block that do not disturb each other. */
+export class Sandbox extends Context.Tag("test/Sandbox")<Sandbox, Container>() {}
+
+/** A busybox `Sandbox` on `engine`, with every service, removed with the layer. */
+export const withSandbox = (engine: TestEngine) =>
+  Layer.scoped(
+    Sandbox,
+    Effect.flatMap(ContainerService, (service) => service.scoped({ image: BUSYBOX }))
+  ).pipe(Layer.provideMerge(servicesFor(engine)))

@@ -13,7 +13,7 @@ import { Duration, Effect, Fiber } from "effect"
 import * as PocketDock from "../../src/layers/PocketDock.js"
 import { ContainerService } from "../../src/services/ContainerService.js"
 import { Engine } from "../../src/services/Engine.js"
-import { BUSYBOX, engines, servicesFor } from "./engines.js"
+import { BUSYBOX, containerExists, engines, servicesFor } from "./engines.js"
 
 /** A Unix-socket proxy in front of the engine that can be killed and restarted. */
 class EngineProxy {
@@ -66,12 +66,6 @@ const withProxy = <A, E, R>(target: string, body: (proxy: EngineProxy) => Effect
   )
 
 const direct = (socketPath: string) => PocketDock.layer({ socketPath })
-
-const exists = (id: string) =>
-  Effect.flatMap(Engine, (engine) => engine.inspectContainer(id)).pipe(
-    Effect.as(true),
-    Effect.catchTag("ContainerNotFound", () => Effect.succeed(false))
-  )
 
 const removeDirect = (socketPath: string, id: string) =>
   Effect.flatMap(Engine, (engine) => engine.removeContainer(id)).pipe(
@@ -163,7 +157,8 @@ for (const engine of engines) {
           yield* Effect.promise(() => proxy.start())
           const gone = yield* Effect.gen(function* () {
             for (let i = 0; i < 100; i++) {
-              if (!(yield* exists(sandbox.id).pipe(Effect.provide(direct(engine.socketPath))))) return true
+              if (!(yield* containerExists(sandbox.id).pipe(Effect.provide(direct(engine.socketPath)))))
+                return true
               yield* Effect.sleep("100 millis")
             }
             return false
@@ -221,19 +216,19 @@ for (const engine of engines) {
             const ephemeral = `pd-test-sig-${engine.name}-${process.pid}-${signal}`
             const persistent = `pd-test-sigkeep-${engine.name}-${process.pid}-${signal}`
             const { child, output, exited } = yield* signalChild(engine.socketPath, ephemeral, persistent)
-            expect(yield* exists(ephemeral)).toBe(true)
+            expect(yield* containerExists(ephemeral)).toBe(true)
             const sent = performance.now()
             child.kill(signal)
             const exit = yield* Effect.promise(() => exited)
             // checked at once: the lease would remove it too, but only after the process is gone
-            const ephemeralLeft = yield* exists(ephemeral)
+            const ephemeralLeft = yield* containerExists(ephemeral)
             console.log(
               `[${engine.name}] ${signal}: process ended ${(exit.at - sent).toFixed(0)} ms after the signal`
             )
             expect(output.stdout).toContain(`RERAISE ${signal}`)
             expect(exit.signal).toBe(signal)
             expect(ephemeralLeft).toBe(false)
-            expect(yield* exists(persistent)).toBe(true)
+            expect(yield* containerExists(persistent)).toBe(true)
           }).pipe(Effect.scoped, Effect.provide(direct(engine.socketPath))),
         // a child Node process with tsx on a loaded 2-core machine starts slowly
         180_000
@@ -251,14 +246,14 @@ for (const engine of engines) {
           child.kill("SIGKILL")
           let gone = false
           for (let i = 0; i < 150 && !gone; i++) {
-            gone = !(yield* exists(ephemeral))
+            gone = !(yield* containerExists(ephemeral))
             if (!gone) yield* Effect.sleep("100 millis")
           }
           console.log(
             `[${engine.name}] SIGKILL: ephemeral gone ${(performance.now() - sent).toFixed(0)} ms after`
           )
           expect(gone).toBe(true)
-          expect(yield* exists(persistent)).toBe(true)
+          expect(yield* containerExists(persistent)).toBe(true)
         }).pipe(Effect.scoped, Effect.provide(direct(engine.socketPath))),
       180_000
     )

@@ -3,23 +3,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { createNewContainer, PathNotFound } from "../../src/index.js"
-import { type Container, ContainerService } from "../../src/services/ContainerService.js"
-import { BUSYBOX, engines, servicesFor } from "./engines.js"
-
-class Sandbox extends Context.Tag("test/Sandbox")<Sandbox, Container>() {}
-
-const withSandbox = (engine: (typeof engines)[number]) =>
-  Layer.scoped(
-    Sandbox,
-    Effect.flatMap(ContainerService, (service) => service.scoped({ image: BUSYBOX }))
-  ).pipe(Layer.provideMerge(servicesFor(engine)))
-
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "pd-files-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
+import { ContainerService } from "../../src/services/ContainerService.js"
+import { BUSYBOX, engines, Sandbox, scopedTempDir, withSandbox } from "./engines.js"
 
 /** Type, mode, bytes and link target of every path below `root`, by relative path. */
 const describeTree = (root: string): Record<string, string> => {
@@ -143,7 +130,7 @@ for (const engine of engines) {
     it.scoped("push and pull a tree: bytes, modes, symlinks, empty dirs", () =>
       Effect.gen(function* () {
         const sandbox = yield* Sandbox
-        const dir = yield* tempDir
+        const dir = yield* scopedTempDir("pd-files-")
         const src = Path.join(dir, "src")
         Fs.mkdirSync(Path.join(src, "nested", "empty"), { recursive: true })
         Fs.writeFileSync(Path.join(src, "random.bin"), Crypto.randomBytes(200_000))

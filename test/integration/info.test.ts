@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Schedule } from "effect"
 import { ContainerInfo, createNewContainer } from "../../src/index.js"
 import { type Container, ContainerService } from "../../src/services/ContainerService.js"
 import { Engine } from "../../src/services/Engine.js"
-import { BUSYBOX, engines, servicesFor } from "./engines.js"
+import { BUSYBOX, containerExists, engines, servicesFor } from "./engines.js"
 
 /** A sandbox with every resource option set, and what it was given. */
 class Rich extends Context.Tag("test/Rich")<
@@ -64,12 +64,6 @@ const withRebooted = (engine: (typeof engines)[number]) =>
       return { sandbox, firstId: sandbox.id }
     })
   ).pipe(Layer.provideMerge(servicesFor(engine)))
-
-const exists = (id: string) =>
-  Effect.flatMap(Engine, (engine) => engine.inspectContainer(id)).pipe(
-    Effect.as(true),
-    Effect.catchTag("ContainerNotFound", () => Effect.succeed(false))
-  )
 
 const hasLease = (info: ContainerInfo) =>
   info.processes.some((process) => (process.COMMAND ?? "").includes("kill -TERM 1"))
@@ -189,7 +183,7 @@ for (const engine of engines) {
             const { sandbox, firstId } = yield* Rebooted
             yield* sandbox.reboot({ fresh: true })
             expect(sandbox.id).not.toBe(firstId)
-            expect(yield* exists(firstId)).toBe(false)
+            expect(yield* containerExists(firstId)).toBe(false)
             expect((yield* Effect.flip(sandbox.readFile("/home/sandbox/snap.txt")))._tag).toBe("PathNotFound")
             const fresh = yield* sandbox.info()
             expect(fresh.name).toBe(sandbox.name)
@@ -198,7 +192,7 @@ for (const engine of engines) {
 
             const freshId = sandbox.id
             yield* sandbox.shutdown()
-            expect(yield* exists(freshId)).toBe(false)
+            expect(yield* containerExists(freshId)).toBe(false)
             expect((yield* Effect.flip(sandbox.info()))._tag).toBe("ContainerGone")
             expect((yield* Effect.flip(sandbox.reboot()))._tag).toBe("ContainerGone")
             expect((yield* Effect.flip(sandbox.snapshot("pdtest-never:v1")))._tag).toBe("ContainerGone")

@@ -1,17 +1,9 @@
 import { afterAll, beforeAll, describe, expect, layer, it as vitestIt } from "@effect/vitest"
-import { Chunk, Context, Deferred, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, Deferred, Effect, Fiber, Stream } from "effect"
 import { createNewContainer, type Container as FacadeContainer } from "../../src/index.js"
 import type { ExecResult, StreamChunk } from "../../src/schemas/ExecResult.js"
-import { type Container, ContainerService } from "../../src/services/ContainerService.js"
-import { BUSYBOX, engines, servicesFor } from "./engines.js"
-
-class Sandbox extends Context.Tag("test/Sandbox")<Sandbox, Container>() {}
-
-const withSandbox = (engine: (typeof engines)[number]) =>
-  Layer.scoped(
-    Sandbox,
-    Effect.flatMap(ContainerService, (service) => service.scoped({ image: BUSYBOX }))
-  ).pipe(Layer.provideMerge(servicesFor(engine)))
+import type { Container } from "../../src/services/ContainerService.js"
+import { BUSYBOX, engines, Sandbox, withSandbox } from "./engines.js"
 
 /** The command lines of the processes running in the sandbox. */
 const processes = (sandbox: Container) => Effect.map(sandbox.run("ps -o args"), (result) => result.stdout)
