@@ -89,11 +89,15 @@ EOF
 }
 
 setup_podman() {
-  if socket_answers "$PODMAN_SOCK"; then return 0; fi
-  if ! command -v podman >/dev/null 2>&1; then
-    can_install || { log "podman is missing: install podman and runc"; return 1; }
-    apt_install podman runc uidmap
+  # catatonit is the init of `Init: true` containers; apt only recommends it,
+  # and recommends are not installed here. Checked even when Podman runs.
+  if can_install; then
+    apt_install podman runc uidmap catatonit
+  elif ! command -v podman >/dev/null 2>&1; then
+    log "podman is missing: install podman, runc and catatonit"
+    return 1
   fi
+  if socket_answers "$PODMAN_SOCK"; then return 0; fi
   can_install && configure_podman
   mkdir -p "$(dirname "$PODMAN_SOCK")"
   log "starting the Podman API service"
