@@ -134,6 +134,8 @@ export const make = (
             Effect.suspend(() => {
               if (closed) return shutdownQuietly(container)
               deliver(container)
+              // handed straight to a waiter, it leaves the pool short of `size`
+              refill()
               return Effect.void
             })
           )

@@ -42,6 +42,19 @@ for (const engine of engines) {
       })
     )
 
+    it.effect("a sandbox handed straight to a waiting acquisition is replaced", () =>
+      Effect.gen(function* () {
+        const namePrefix = prefix(engine.name, "waiter")
+        const p = yield* pool({ size: 1, namePrefix, concurrency: 1 })
+        // nothing is ready yet: this acquisition waits for the first sandbox
+        expect((yield* p.stats).ready).toBe(0)
+        const sandbox = yield* p.acquire
+        expect((yield* sandbox.run("echo hi")).stdout).toBe("hi\n")
+        yield* p.warm.pipe(Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => "not refilled" }))
+        expect(yield* p.stats).toEqual({ ready: 1, starting: 0, inUse: 1, waiting: 0 })
+      }).pipe(Effect.scoped)
+    )
+
     it.effect("hands each sandbox out once and destroys it on return", () =>
       Effect.gen(function* () {
         const namePrefix = prefix(engine.name, "once")
