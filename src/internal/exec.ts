@@ -4,7 +4,7 @@
  * and the blocking collection of its output with a timeout and a cap.
  */
 import * as Crypto from "node:crypto"
-import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Option, Scope, Stream } from "effect"
+import { Cause, Deferred, Duration, Effect, Exit, Fiber, FiberId, Option } from "effect"
 import { ExecResult, type StreamName } from "../schemas/ExecResult.js"
 import { type Command, InvalidOption } from "../services/ContainerService.js"
 import type {
@@ -77,6 +77,11 @@ export class PidReader {
   private pending: Uint8Array | undefined = new Uint8Array(0)
   readonly pid: Deferred.Deferred<number> = Deferred.unsafeMake(FiberId.none)
 
+  /** Whether the head of stderr has been read (the PID learned, or found missing). */
+  get known(): boolean {
+    return this.pending === undefined
+  }
+
   feed(data: Uint8Array): Uint8Array {
     if (this.pending === undefined) return data
     const joined = new Uint8Array(this.pending.length + data.length)
@@ -104,6 +109,9 @@ export class PidReader {
     return rest
   }
 }
+
+/** An `execStart` consumer for commands whose output nobody reads. */
+export const ignoreOutput = (_frame: ExecFrame): void => {}
 
 /** A random marker put in a run's environment, to find its processes without its PID. */
 export const newRunToken = (): string => Crypto.randomBytes(12).toString("hex")
@@ -141,7 +149,7 @@ export const killInside = (
       cmd: ["/bin/sh", "-c", `${byPid}${byToken}true`],
       user: "0"
     })
-    yield* Stream.runDrain(engine.execStart(execId))
+    yield* engine.execStart(execId, ignoreOutput)
   }).pipe(Effect.withSpan("Container.killProcess", { attributes: { containerId, pid: pid ?? -1 } }))
 
 /** Accumulates output up to a cap; what comes after the cap is dropped, not buffered. */
@@ -206,31 +214,12 @@ export interface DriveResult {
   readonly stopped: StopReason | undefined
 }
 
-/**
- * A start that takes longer than this stops holding its admission permit, so
- * that one stuck exec cannot hold up every other command on the engine.
- */
-const ADMISSION_HOLD_LIMIT = Duration.seconds(10)
+/** How long a start may hold its admission permit before the PID report (see `driveExec`). */
+const ADMISSION_HOLD_LIMIT_MS = 10_000
 
-/**
- * Waits for this command's turn to start on the engine (`Engine.execAdmission`)
- * and holds the permit until the returned effect releases it, or the
- * caller's scope closes.
- */
-const admit = (engine: Engine) =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function* () {
-      yield* restore(engine.execAdmission.take(1))
-      let held = true
-      const release = Effect.suspend(() => {
-        if (!held) return Effect.void
-        held = false
-        return Effect.asVoid(engine.execAdmission.release(1))
-      })
-      yield* Effect.addFinalizer(() => release)
-      return release
-    })
-  )
+/** Schedules `deferred` to complete with `value` after `ms`; the timer is returned, to clear. */
+const completeAfter = <A>(deferred: Deferred.Deferred<A>, ms: number, value: A) =>
+  setTimeout(() => Deferred.unsafeDone(deferred, Exit.succeed(value)), ms)
 
 /** How long a killed command may take to close its output before we stop reading. */
 const DRAIN_AFTER_KILL = Duration.seconds(3)
@@ -242,6 +231,10 @@ const DRAIN_AFTER_KILL = Duration.seconds(3)
  * drained for a bounded time. When the calling fiber is interrupted, the
  * process is killed too. The shared core of blocking, streaming and detached
  * runs.
+ *
+ * Every command passes here, so it is built for a short path: timers complete
+ * Deferreds (no `Effect.sleep` raced against each wait: every race forks two
+ * fibers), waits are sequential, and there are two forks, no scopes.
  */
 export const driveExec = (
   engine: Engine,
@@ -249,88 +242,113 @@ export const driveExec = (
   execId: string,
   options: DriveOptions
 ): Effect.Effect<DriveResult, ContainerNotRunning | EngineRequestError | TransportError> =>
-  Effect.gen(function* () {
-    const releaseAdmission = yield* admit(engine)
-    const started = performance.now()
-    const pids = options.pids ?? new PidReader()
-    const stop = options.stop ?? (yield* Deferred.make<StopReason>())
-    let stopped: StopReason | undefined
+  Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function* () {
+      // the command's turn to start on the engine (`Engine.execAdmission`)
+      yield* restore(engine.execAdmission.take(1))
+      let admitted = true
+      const releaseAdmission = Effect.suspend(() => {
+        if (!admitted) return Effect.void
+        admitted = false
+        return Effect.asVoid(engine.execAdmission.release(1))
+      })
+      const started = performance.now()
+      const pids = options.pids ?? new PidReader()
+      const stop = options.stop ?? Deferred.unsafeMake<StopReason>(FiberId.none)
+      // the process runs once it reports its PID: the next command may start
+      const running = Deferred.unsafeMake<void>(FiberId.none)
+      let stopped: StopReason | undefined
 
-    const onFrame = (frame: ExecFrame) => {
-      const data = frame.stream === "stderr" ? pids.feed(frame.data) : frame.data
-      if (data.length === 0) return
-      if (!options.onOutput(frame.stream, data))
-        Deferred.unsafeDone(stop, Effect.succeed("truncated" as const))
-    }
+      const deliver = (stream: StreamName, data: Uint8Array) => {
+        if (data.length > 0 && !options.onOutput(stream, data))
+          Deferred.unsafeDone(stop, Exit.succeed("truncated" as const))
+      }
+      const onFrame = (frame: ExecFrame) => {
+        if (frame.stream !== "stderr" || pids.known) return deliver(frame.stream, frame.data)
+        const data = pids.feed(frame.data)
+        if (pids.known) Deferred.unsafeDone(running, Exit.void)
+        deliver(frame.stream, data)
+      }
 
-    // The reader lives in its own scope, not as a plain child fiber: children
-    // are interrupted the moment their parent is, and the interrupt-kill below
-    // needs the reader alive to learn the PID. The scope closes when we return.
-    const readerScope = yield* Scope.make()
-    yield* Effect.addFinalizer(() => Scope.close(readerScope, Exit.void))
-    const reader = yield* Stream.runForEach(engine.execStart(execId), (frame) =>
-      Effect.sync(() => onFrame(frame))
-    ).pipe(Effect.forkIn(readerScope))
-    // the process runs once it reports its PID: the next command may start
-    yield* Effect.raceAll([
-      Deferred.await(pids.pid),
-      Fiber.await(reader),
-      Effect.sleep(ADMISSION_HOLD_LIMIT)
-    ]).pipe(Effect.zipRight(releaseAdmission), Effect.forkIn(readerScope))
-    const timeout =
-      options.timeoutSeconds === undefined
-        ? Effect.never
-        : Effect.as(Effect.sleep(Duration.seconds(options.timeoutSeconds)), "timeout" as const)
-    const killer = yield* Deferred.await(stop).pipe(
-      Effect.raceFirst(timeout),
-      Effect.flatMap((reason) =>
-        Effect.gen(function* () {
-          stopped = reason
-          const pid = yield* Deferred.await(pids.pid).pipe(Effect.timeoutOption("2 seconds"))
-          yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
-            Effect.ignore
-          )
-          // the process is dead: give its output a bounded time to end, then stop reading
-          yield* Fiber.await(reader).pipe(Effect.timeoutOption(DRAIN_AFTER_KILL))
-          yield* Fiber.interrupt(reader)
-        })
-      ),
-      Effect.fork
-    )
+      // A daemon, not a child fiber: children are interrupted the moment their
+      // parent is, and the interrupt-kill below needs the reader alive to learn
+      // the PID. It is interrupted when we return.
+      const reader = yield* engine
+        .execStart(execId, onFrame)
+        .pipe(Effect.ensuring(Deferred.done(running, Exit.void)), Effect.interruptible, Effect.forkDaemon)
+      // a start that takes this long stops holding its permit: one stuck exec must not hold up the engine
+      const holdTimer = completeAfter(running, ADMISSION_HOLD_LIMIT_MS, undefined)
+      const timeoutTimer =
+        options.timeoutSeconds === undefined
+          ? undefined
+          : completeAfter(stop, options.timeoutSeconds * 1000, "timeout" as const)
 
-    // Interrupted: the command must not outlive us. Its PID report may still be
-    // on its way (the reader runs until we return), so wait for it briefly;
-    // the token finds it anyway. Finalizers are uninterruptible: the bounds
-    // need `interruptible` inside to take effect.
-    const interruptKill = Effect.gen(function* () {
-      // an exec start already sent may take a while on a loaded engine: the process still starts
-      const pid = yield* Deferred.await(pids.pid).pipe(
+      const killer = yield* Deferred.await(stop).pipe(
+        Effect.flatMap((reason) =>
+          Effect.gen(function* () {
+            stopped = reason
+            const pid = yield* Deferred.await(pids.pid).pipe(Effect.timeoutOption("2 seconds"))
+            yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
+              Effect.ignore
+            )
+            // the process is dead: give its output a bounded time to end, then stop reading
+            yield* Fiber.await(reader).pipe(Effect.timeoutOption(DRAIN_AFTER_KILL))
+            yield* Fiber.interrupt(reader)
+          })
+        ),
         Effect.interruptible,
-        Effect.timeoutOption("5 seconds")
+        Effect.fork
       )
-      yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
-        Effect.ignore,
-        Effect.interruptible,
-        Effect.timeoutOption("5 seconds")
-      )
+
+      // Interrupted: the command must not outlive us. Its PID report may still be
+      // on its way (the reader runs until we return), so wait for it briefly;
+      // the token finds it anyway.
+      const interruptKill = Effect.gen(function* () {
+        // an exec start already sent may take a while on a loaded engine: the process still starts
+        const pid = yield* Deferred.await(pids.pid).pipe(
+          Effect.interruptible,
+          Effect.timeoutOption("5 seconds")
+        )
+        yield* killInside(engine, containerId, Option.getOrUndefined(pid), "KILL", options.token).pipe(
+          Effect.ignore,
+          Effect.interruptible,
+          Effect.timeoutOption("5 seconds")
+        )
+      })
+
+      const finish = Effect.suspend(() => {
+        clearTimeout(holdTimer)
+        clearTimeout(timeoutTimer)
+        return releaseAdmission.pipe(
+          Effect.zipRight(Fiber.interrupt(killer)),
+          Effect.zipRight(Fiber.interrupt(reader))
+        )
+      })
+
+      return yield* Effect.gen(function* () {
+        // waits are sequential, not raced: the reader's end completes `running` too
+        const readerExit = yield* Deferred.await(running).pipe(
+          Effect.zipRight(releaseAdmission),
+          Effect.zipRight(Fiber.await(reader)),
+          Effect.onInterrupt(() => interruptKill)
+        )
+        yield* Fiber.interrupt(killer)
+        const held = pids.flush()
+        if (held.length > 0) options.onOutput("stderr", held)
+        const durationMs = performance.now() - started
+        // a reader stopped after a kill is expected; otherwise its failure is ours
+        if (
+          readerExit._tag === "Failure" &&
+          stopped === undefined &&
+          !Cause.isInterruptedOnly(readerExit.cause)
+        ) {
+          return yield* Effect.failCause(readerExit.cause)
+        }
+        const exitCode = yield* exitCodeOf(engine, execId)
+        return { exitCode, durationMs, stopped } satisfies DriveResult
+      }).pipe(restore, Effect.ensuring(finish))
     })
-
-    const readerExit = yield* Fiber.await(reader).pipe(Effect.onInterrupt(() => interruptKill))
-    yield* Fiber.interrupt(killer)
-    const held = pids.flush()
-    if (held.length > 0) options.onOutput("stderr", held)
-    const durationMs = performance.now() - started
-    // a reader stopped after a kill is expected; otherwise its failure is ours
-    if (
-      readerExit._tag === "Failure" &&
-      stopped === undefined &&
-      !Cause.isInterruptedOnly(readerExit.cause)
-    ) {
-      return yield* Effect.failCause(readerExit.cause)
-    }
-    const exitCode = yield* exitCodeOf(engine, execId)
-    return { exitCode, durationMs, stopped }
-  }).pipe(Effect.scoped)
+  )
 
 export interface CollectOptions {
   readonly timeoutSeconds: number
@@ -416,6 +434,7 @@ export const exitCodeOf = (
       const inspect = yield* engine.execInspect(execId)
       if (!inspect.Running && inspect.ExitCode !== null && inspect.ExitCode !== undefined)
         return inspect.ExitCode
+      if (process.env.PD_DEBUG) console.log("exitCode poll", attempt)
       yield* Effect.sleep("20 millis")
     }
     return -1

@@ -46,9 +46,14 @@ export class FrameDecoder {
     return frames
   }
 
+  /** True between frames: no header or payload is half read. */
+  get atFrameBoundary(): boolean {
+    return this.headerFilled === 0 && this.remaining === 0
+  }
+
   /** At end of input: throws when a frame was cut short. */
   end(): void {
-    if (this.headerFilled !== 0 || this.remaining !== 0) {
+    if (!this.atFrameBoundary) {
       throw new FrameError(
         this.remaining > 0
           ? `exec output ended inside a frame (${this.remaining} bytes missing)`

@@ -1,6 +1,7 @@
 /**
- * `Engine` over a real Unix socket: @effect/platform's HttpClient on an undici
- * Agent bound to the socket, plus Node's `http` for the one hijacked request.
+ * `Engine` over a real Unix socket, spoken with Node's `http` (see
+ * `internal/nodeHttp.ts` for why not HttpClient): a keep-alive Agent for
+ * requests, connections of their own for exec output and hijacked execs.
  *
  * Nothing touches the socket while the Layer is built: the socket is found
  * and the engine identified on the first call, and only a success is cached,
@@ -8,14 +9,22 @@
  *
  * @since 0.1.0
  */
-import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import type { HttpClientError } from "@effect/platform/HttpClientError"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Http from "node:http"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Config, Effect, Layer, Option, Schema, type Scope, Stream, SynchronizedRef } from "effect"
-import { Agent } from "undici"
+import { Config, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { FrameDecoder } from "../internal/frames.js"
-import { hijack } from "../internal/hijack.js"
+import {
+  type Answer,
+  header,
+  hijack,
+  postStreaming,
+  type Refused,
+  type Request,
+  request,
+  requestStreamed,
+  type StreamedAnswer,
+  type TransportFailure
+} from "../internal/nodeHttp.js"
 import { defaultSocketCandidates, engineHint, probeSocket } from "../internal/socket.js"
 import {
   ContainerInspect,
@@ -54,8 +63,7 @@ const API_VERSION = "1.41"
 
 interface Connection {
   readonly info: EngineInfo
-  readonly client: HttpClient.HttpClient
-  /** `http://engine/v1.41` */
+  /** `/v1.41`: the prefix of every path */
   readonly base: string
 }
 
@@ -115,7 +123,7 @@ export interface EngineOptions {
 const DEFAULT_MAX_STARTING_EXECS = 8
 
 /**
- * Builds the live `Engine`. The Agent (and its connections) is closed with the scope.
+ * Builds the live `Engine`. Its connections are closed with the scope.
  *
  * @since 0.1.0
  */
@@ -125,11 +133,10 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       Effect.orElseSucceed(() => Option.none<string>())
     )
     const explicit = options.socketPath ?? Option.getOrUndefined(envSocket)
-    const agents: Array<Agent> = []
-    yield* Effect.addFinalizer(() =>
-      Effect.promise(() => Promise.allSettled(agents.map((agent) => agent.destroy()))).pipe(
-        Effect.timeoutOption("2 seconds")
-      )
+    // idle kept-alive connections do not keep the process alive (Node unrefs them)
+    const agent = yield* Effect.acquireRelease(
+      Effect.sync(() => new Http.Agent({ keepAlive: true })),
+      (agent) => Effect.sync(() => agent.destroy())
     )
 
     const findSocket: Effect.Effect<string, SocketConnectionError | EngineNotRunning> = Effect.gen(
@@ -151,102 +158,127 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
 
     const connect: Effect.Effect<Connection, TransportError> = Effect.gen(function* () {
       const socketPath = yield* findSocket
-      // Exec output may be silent for as long as a command runs: no body timeout.
-      const agent = new Agent({ connect: { socketPath }, headersTimeout: 0, bodyTimeout: 0 })
-      agents.push(agent)
-      const client = NodeHttpClient.makeUndici(agent)
-      const response = yield* client
-        .get("http://engine/version")
-        .pipe(Effect.mapError((error) => transportError(socketPath, error)))
-      const version = yield* decodeJson(response, VersionInfo, "GET /version")
+      const answer = yield* request(socketPath, agent, { method: "GET", path: "/version" }).pipe(
+        Effect.mapError((failure) => transportError(socketPath, failure))
+      )
+      const version = yield* decodeJson(answer, VersionInfo, "GET /version")
       const isPodman =
         (version.Components ?? []).some((component) => /podman/i.test(component.Name)) ||
-        /libpod/i.test(response.headers.server ?? "")
+        /libpod/i.test(header(answer.headers, "server"))
       const apiVersion = negotiateApiVersion(version)
       return {
-        client,
-        base: `http://engine/v${apiVersion}`,
+        base: `/v${apiVersion}`,
         info: { kind: isPodman ? "podman" : "docker", version: version.Version, apiVersion, socketPath }
       } satisfies Connection
     })
 
-    const cache = yield* SynchronizedRef.make(Option.none<Connection>())
-    const connection: Effect.Effect<Connection, TransportError> = SynchronizedRef.modifyEffect(
-      cache,
-      (cached) =>
-        Option.match(cached, {
-          onSome: (conn) => Effect.succeed([conn, cached] as const),
-          onNone: () => Effect.map(connect, (conn) => [conn, Option.some(conn)] as const)
-        })
+    // Only a success is kept: an engine started later is found by the next call.
+    let connected: Connection | undefined
+    const connecting = yield* Effect.makeSemaphore(1)
+    const connection: Effect.Effect<Connection, TransportError> = Effect.suspend(() =>
+      connected !== undefined
+        ? Effect.succeed(connected)
+        : connecting.withPermits(1)(
+            Effect.suspend(() =>
+              connected !== undefined
+                ? Effect.succeed(connected)
+                : Effect.tap(connect, (conn) => {
+                    connected = conn
+                  })
+            )
+          )
     )
 
-    const transportError = (socketPath: string, error: HttpClientError): TransportError =>
-      error._tag === "RequestError" && error.reason === "Transport"
-        ? new SocketConnectionError({ socketPath, detail: describe(error.cause ?? error) })
-        : new SocketCommunicationError({ detail: describe(error.cause ?? error) })
-
     interface Call {
-      readonly method: "GET" | "POST" | "PUT" | "DELETE" | "HEAD"
+      readonly method: Request["method"]
       readonly path: string
       readonly query?: Record<string, string | undefined>
       readonly json?: unknown
       /** Pieces are streamed in order with their total length, never joined. */
       readonly body?: Uint8Array | ReadonlyArray<Uint8Array>
       readonly contentType?: string
+      /** A POST that may be sent again when a kept-alive connection was found closed. */
+      readonly retrySafe?: boolean
     }
 
-    const send = (call: Call): Effect.Effect<HttpClientResponse.HttpClientResponse, TransportError> =>
-      Effect.flatMap(connection, (conn) => {
-        let request = HttpClientRequest.make(call.method)(`${conn.base}${call.path}`)
-        if (call.query) {
-          const params: Record<string, string> = {}
-          for (const [key, value] of Object.entries(call.query)) if (value !== undefined) params[key] = value
-          request = HttpClientRequest.setUrlParams(request, params)
-        }
-        if (call.json !== undefined) {
-          // Docker insists on the content type of JSON bodies.
-          request = HttpClientRequest.bodyUnsafeJson(request, call.json)
-        } else if (call.body instanceof Uint8Array) {
-          request = HttpClientRequest.bodyUint8Array(
-            request,
-            call.body,
-            call.contentType ?? "application/x-tar"
-          )
-        } else if (call.body !== undefined) {
-          request = HttpClientRequest.bodyStream(request, Stream.fromIterable(call.body), {
-            contentType: call.contentType ?? "application/x-tar",
-            contentLength: call.body.reduce((total, piece) => total + piece.byteLength, 0)
-          })
-        }
-        return conn.client
-          .execute(request)
-          .pipe(Effect.mapError((error) => transportError(conn.info.socketPath, error)))
-      })
+    const toRequest = (conn: Connection, call: Call): Request => {
+      let path = `${conn.base}${call.path}`
+      if (call.query) {
+        const params = new URLSearchParams()
+        for (const [key, value] of Object.entries(call.query)) if (value !== undefined) params.set(key, value)
+        const query = params.toString()
+        if (query !== "") path += `?${query}`
+      }
+      return {
+        method: call.method,
+        path,
+        // Docker insists on the content type of JSON bodies.
+        body: call.json !== undefined ? JSON.stringify(call.json) : call.body,
+        contentType: call.json !== undefined ? "application/json" : (call.contentType ?? "application/x-tar"),
+        retrySafe: call.retrySafe
+      }
+    }
 
-    const refusal = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<Refusal> =>
-      response.text.pipe(
-        Effect.orElseSucceed(() => ""),
-        Effect.map((text) => {
-          const parsed = Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))(text)
-          const detail = Option.match(parsed, {
-            onNone: () => text.trim() || `HTTP ${response.status}`,
-            onSome: (body) => body.message
-          })
-          return { status: response.status, detail }
-        })
+    const send = (call: Call): Effect.Effect<Answer, TransportError> =>
+      Effect.flatMap(connection, (conn) =>
+        request(conn.info.socketPath, agent, toRequest(conn, call)).pipe(
+          Effect.mapError((failure) => transportError(conn.info.socketPath, failure))
+        )
       )
+
+    /** Like `send`, with the answer's body left to the caller, as it arrives. */
+    const sendStreamed = (call: Call): Effect.Effect<StreamedAnswer, TransportError> =>
+      Effect.flatMap(connection, (conn) =>
+        requestStreamed(conn.info.socketPath, toRequest(conn, call)).pipe(
+          Effect.mapError((failure) => transportError(conn.info.socketPath, failure))
+        )
+      )
+
+    const refusal = (status: number, body: string): Refusal => {
+      const parsed = Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))(body)
+      const detail = Option.match(parsed, {
+        onNone: () => body.trim() || `HTTP ${status}`,
+        onSome: (error) => error.message
+      })
+      return { status, detail }
+    }
 
     /** Sends, and hands anything but the expected statuses to `onRefusal`. */
     const expect = <E>(
       call: Call,
       ok: ReadonlyArray<number>,
       onRefusal: (refusal: Refusal) => E
-    ): Effect.Effect<HttpClientResponse.HttpClientResponse, E | TransportError> =>
-      Effect.flatMap(send(call), (response) =>
-        ok.includes(response.status)
-          ? Effect.succeed(response)
-          : Effect.flatMap(refusal(response), (r) => Effect.fail(onRefusal(r)))
+    ): Effect.Effect<Answer, E | TransportError> =>
+      Effect.flatMap(send(call), (answer) =>
+        ok.includes(answer.status)
+          ? Effect.succeed(answer)
+          : Effect.fail(onRefusal(refusal(answer.status, answer.body.toString("utf8"))))
       )
+
+    /** `expect` for an answer read as it arrives: its body as a Stream of bytes. */
+    const expectStreamed = <E>(
+      call: Call,
+      ok: ReadonlyArray<number>,
+      onRefusal: (refusal: Refusal) => E
+    ): Effect.Effect<
+      {
+        readonly headers: Http.IncomingHttpHeaders
+        readonly body: Stream.Stream<Uint8Array, SocketCommunicationError>
+      },
+      E | TransportError
+    > =>
+      Effect.flatMap(sendStreamed(call), (answer) => {
+        const body = NodeStream.fromReadable<SocketCommunicationError, Uint8Array>(
+          () => answer.body,
+          readError
+        )
+        return ok.includes(answer.status)
+          ? Effect.succeed({ headers: answer.headers, body })
+          : Stream.runFold(body, "", (text, chunk) => text + Buffer.from(chunk).toString("utf8")).pipe(
+              Effect.orElseSucceed(() => ""),
+              Effect.flatMap((text) => Effect.fail(onRefusal(refusal(answer.status, text))))
+            )
+      })
 
     const requestError =
       (operation: string) =>
@@ -287,10 +319,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
 
     const progressLines = (
       operation: string,
-      response: HttpClientResponse.HttpClientResponse
+      bytes: Stream.Stream<Uint8Array, SocketCommunicationError>
     ): Stream.Stream<ProgressLine, EngineRequestError | SocketCommunicationError> =>
-      response.stream.pipe(
-        Stream.mapError((error) => new SocketCommunicationError({ detail: describe(error) })),
+      bytes.pipe(
         Stream.decodeText(),
         Stream.splitLines,
         Stream.map((line) => line.trim()),
@@ -326,6 +357,18 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           Stream.concat(Stream.execute(Effect.try({ try: () => decoder.end(), catch: fail })))
         )
       })
+
+    /** A failed exec start or hijack, as the typed error of an exec. */
+    const execError = (
+      conn: Connection,
+      operation: string,
+      execId: string,
+      failure: Refused | TransportFailure
+    ): ContainerNotRunning | EngineRequestError | TransportError => {
+      if (failure._tag !== "Refused") return transportError(conn.info.socketPath, failure)
+      const r = refusal(failure.status, failure.body)
+      return isNotRunning(r) ? new ContainerNotRunning({ containerId: execId }) : requestError(operation)(r)
+    }
 
     const envMaxStarting = yield* Config.option(Config.integer("POCKETDOCK_MAX_STARTING_EXECS")).pipe(
       Effect.orElseSucceed(() => Option.none<number>())
@@ -524,59 +567,40 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           )
         ).pipe(Effect.withSpan("Engine.execCreate", { attributes: { containerId } })),
 
-      execStart: (execId) =>
-        Stream.unwrap(
-          expect(
+      execStart: (execId, onFrame) =>
+        Effect.flatMap(connection, (conn) => {
+          const decoder = new FrameDecoder()
+          return postStreaming(
+            conn.info.socketPath,
+            `${conn.base}/exec/${encodeURIComponent(execId)}/start`,
             // Same Tty as at create: Docker frames by the start's value, Podman by the create's.
-            {
-              method: "POST",
-              path: `/exec/${encodeURIComponent(execId)}/start`,
-              json: { Detach: false, Tty: false }
-            },
-            [200],
-            (r) =>
-              isNotRunning(r)
-                ? new ContainerNotRunning({ containerId: execId })
-                : requestError("exec start")(r)
+            { Detach: false, Tty: false },
+            200,
+            (chunk) => {
+              for (const frame of decoder.push(chunk)) onFrame(frame)
+            }
           ).pipe(
-            Effect.map((response) =>
-              frames(
-                response.stream.pipe(
-                  Stream.mapError((error) => new SocketCommunicationError({ detail: describe(error) }))
-                )
-              )
+            Effect.flatMap(() => Effect.try({ try: () => decoder.end(), catch: readError })),
+            Effect.catchAll((failure) =>
+              failure instanceof SocketCommunicationError
+                ? Effect.fail(failure)
+                : // a connection reset between frames, once the process is done, is the end of its output
+                  failure._tag === "Broken" && decoder.atFrameBoundary && isReset(failure.error)
+                  ? Effect.void
+                  : Effect.fail(execError(conn, "exec start", execId, failure))
             )
           )
-        ),
+        }),
 
       execAttach: (execId, options = {}) =>
         Effect.gen(function* () {
           const conn = yield* connection
           const { socket, head } = yield* Effect.acquireRelease(
-            hijack(
-              conn.info.socketPath,
-              `${new URL(conn.base).pathname}/exec/${encodeURIComponent(execId)}/start`,
-              {
-                Detach: false,
-                Tty: options.tty === true
-              }
-            ).pipe(
-              Effect.mapError((failure) => {
-                if (failure._tag === "Transport") {
-                  return new SocketConnectionError({
-                    socketPath: conn.info.socketPath,
-                    detail: describe(failure.error)
-                  })
-                }
-                const detail = Option.match(
-                  Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))(failure.body),
-                  { onNone: () => failure.body.trim(), onSome: (body) => body.message }
-                )
-                const r = { status: failure.status, detail }
-                return isNotRunning(r)
-                  ? new ContainerNotRunning({ containerId: execId })
-                  : requestError("exec attach")(r)
-              }),
+            hijack(conn.info.socketPath, `${conn.base}/exec/${encodeURIComponent(execId)}/start`, {
+              Detach: false,
+              Tty: options.tty === true
+            }).pipe(
+              Effect.mapError((failure) => execError(conn, "exec attach", execId, failure)),
               Effect.interruptible
             ),
             ({ socket }) => Effect.sync(() => socket.destroy())
@@ -650,7 +674,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       getArchive: (containerId, path) =>
         withContainer(containerId, (base) =>
           Effect.gen(function* () {
-            const response = yield* expect(
+            const response = yield* expectStreamed(
               { method: "GET", path: `${base}/archive`, query: { path } },
               [200],
               (r) =>
@@ -658,9 +682,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
                   ? new ContainerNotFound({ containerId })
                   : requestError(`read archive of ${path}`)(r)
             )
-            const header = response.headers["x-docker-container-path-stat"] ?? ""
+            const pathStat = header(response.headers, "x-docker-container-path-stat")
             const stat = yield* Schema.decodeUnknown(Schema.parseJson(PathStat))(
-              Buffer.from(header, "base64").toString("utf8")
+              Buffer.from(pathStat, "base64").toString("utf8")
             ).pipe(
               Effect.mapError(
                 () => new SocketCommunicationError({ detail: `unreadable path stat header for ${path}` })
@@ -668,9 +692,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             )
             return {
               stat,
-              tar: response.stream.pipe(
-                Stream.mapError((error) => new SocketCommunicationError({ detail: describe(error) }))
-              )
+              tar: response.body
             }
           })
         ).pipe(Effect.withSpan("Engine.getArchive", { attributes: { containerId, path } })),
@@ -685,9 +707,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
               requestError(`stat ${path}`)
             )
             if (response.status === 404) return undefined
-            const header = response.headers["x-docker-container-path-stat"] ?? ""
+            const pathStat = header(response.headers, "x-docker-container-path-stat")
             return yield* Schema.decodeUnknown(Schema.parseJson(PathStat))(
-              Buffer.from(header, "base64").toString("utf8")
+              Buffer.from(pathStat, "base64").toString("utf8")
             ).pipe(
               Effect.mapError(
                 () => new SocketCommunicationError({ detail: `unreadable path stat header for ${path}` })
@@ -703,7 +725,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             [200],
             () => new ContainerNotFound({ containerId })
           ).pipe(
-            Effect.flatMap((response) => response.text.pipe(Effect.mapError(readError))),
+            Effect.map((answer) => answer.body.toString("utf8")),
             // Podman answers an exited container with an empty body
             Effect.flatMap((text) =>
               text.trim() === ""
@@ -725,7 +747,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             expect({ method: "GET", path: `${path}/top`, query: { ps_args: psArgs } }, [200], (r) =>
               r.status === 404 ? new ContainerNotFound({ containerId }) : r
             ).pipe(
-              Effect.flatMap((response) => response.text.pipe(Effect.mapError(readError))),
+              Effect.map((answer) => answer.body.toString("utf8")),
               Effect.flatMap((text) =>
                 text.trim() === ""
                   ? Effect.succeed({ Titles: [], Processes: [] })
@@ -785,7 +807,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
 
       build: (context, options) =>
         Stream.unwrap(
-          expect(
+          expectStreamed(
             {
               method: "POST",
               path: "/build",
@@ -800,31 +822,25 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             },
             [200],
             requestError(`build ${options.tag}`)
-          ).pipe(Effect.map((response) => progressLines(`build ${options.tag}`, response)))
+          ).pipe(Effect.map((response) => progressLines(`build ${options.tag}`, response.body)))
         ),
 
       saveImage: (image) =>
         Stream.unwrap(
-          expect(
+          expectStreamed(
             { method: "GET", path: `/images/${encodeURIComponent(image)}/get` },
             [200],
             () => new ImageNotFound({ image })
-          ).pipe(
-            Effect.map((response) =>
-              response.stream.pipe(
-                Stream.mapError((error) => new SocketCommunicationError({ detail: describe(error) }))
-              )
-            )
-          )
+          ).pipe(Effect.map((response) => response.body))
         ),
 
       loadImage: (archive) =>
         Stream.unwrap(
-          expect(
+          expectStreamed(
             { method: "POST", path: "/images/load", body: archive, contentType: "application/x-tar" },
             [200],
             requestError("load image")
-          ).pipe(Effect.map((response) => progressLines("load image", response)))
+          ).pipe(Effect.map((response) => progressLines("load image", response.body)))
         )
     }
     return engine
@@ -832,13 +848,27 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
 
 const readError = (error: unknown) => new SocketCommunicationError({ detail: describe(error) })
 
+/** A connection closed by a reset rather than an orderly end. */
+const isReset = (error: unknown): boolean =>
+  error instanceof Error &&
+  ((error as NodeJS.ErrnoException).code === "ECONNRESET" || error.message === "aborted")
+
+const transportError = (socketPath: string, failure: TransportFailure): TransportError =>
+  failure._tag === "Connect"
+    ? new SocketConnectionError({ socketPath, detail: describe(failure.error) })
+    : new SocketCommunicationError({ detail: describe(failure.error) })
+
+const parseJson = (text: string): unknown => (text === "" ? null : JSON.parse(text))
+
 const decodeJson = <A, I>(
-  response: HttpClientResponse.HttpClientResponse,
+  answer: Answer,
   schema: Schema.Schema<A, I>,
   what: string
 ): Effect.Effect<A, SocketCommunicationError> =>
-  response.json.pipe(
-    Effect.mapError((error) => new SocketCommunicationError({ detail: `${what}: ${describe(error)}` })),
+  Effect.try({
+    try: () => parseJson(answer.body.toString("utf8")),
+    catch: (error) => new SocketCommunicationError({ detail: `${what}: ${describe(error)}` })
+  }).pipe(
     Effect.flatMap((json) =>
       Schema.decodeUnknown(schema)(json).pipe(
         Effect.mapError(

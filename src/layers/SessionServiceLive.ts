@@ -21,6 +21,7 @@ import {
   Scope,
   Stream
 } from "effect"
+import { ignoreOutput } from "../internal/exec.js"
 import { type OutputLog, openOutputLog } from "../internal/outputLog.js"
 import {
   commandLine,
@@ -217,7 +218,7 @@ class LiveSession implements Session {
         cmd: ["/bin/sh", "-c", killScript(this.shellPid, this.since, final)],
         user: "0"
       })
-      yield* Stream.runDrain(this.engine.execStart(execId))
+      yield* this.engine.execStart(execId, ignoreOutput)
     }).pipe(
       Effect.ignore,
       Effect.timeoutOption("10 seconds"),

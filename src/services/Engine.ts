@@ -302,13 +302,16 @@ export interface Engine {
     spec: ExecSpec
   ) => Effect.Effect<string, ContainerNotFound | ContainerNotRunning | EngineRequestError | TransportError>
   /**
-   * Starts an exec without stdin; its output as frames until the process
-   * exits. Ending the stream early closes the connection (the process keeps
-   * running: kill it inside the container).
+   * Starts an exec without stdin and hands its output, frame by frame and in
+   * order, to `onFrame` (synchronously, as it is read) until the process
+   * exits. Interrupting closes the connection; the process keeps running
+   * (kill it inside the container). A throwing `onFrame` fails the start
+   * with `SocketCommunicationError`.
    */
   readonly execStart: (
-    execId: string
-  ) => Stream.Stream<ExecFrame, ContainerNotRunning | EngineRequestError | TransportError>
+    execId: string,
+    onFrame: (frame: ExecFrame) => void
+  ) => Effect.Effect<void, ContainerNotRunning | EngineRequestError | TransportError>
   /**
    * Starts an exec created with `stdin: true` over a hijacked connection.
    * Pass `tty: true` for an exec created with `tty: true`: its output is raw

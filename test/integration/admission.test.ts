@@ -4,12 +4,12 @@
  * once, and every run still completes with its own result.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import * as ContainerServiceLive from "../../src/layers/ContainerServiceLive.js"
 import * as EngineLive from "../../src/layers/EngineLive.js"
 import * as ProjectServiceLive from "../../src/layers/ProjectServiceLive.js"
 import { ContainerService } from "../../src/services/ContainerService.js"
-import { Engine } from "../../src/services/Engine.js"
+import { Engine, type ExecFrame } from "../../src/services/Engine.js"
 import { BUSYBOX, engines } from "./engines.js"
 
 /** Counts exec starts sent whose first output has not come back yet. */
@@ -31,18 +31,20 @@ const watchedEngine = (socketPath: string, maxStartingExecs: number, counter: St
     Engine,
     Effect.map(EngineLive.make({ socketPath, maxStartingExecs }), (engine) => ({
       ...engine,
-      execStart: (execId: string) =>
-        Stream.suspend(() => {
+      execStart: (execId: string, onFrame: (frame: ExecFrame) => void) =>
+        Effect.suspend(() => {
           counter.enter()
           let started = true
           const leave = () => {
             if (started) counter.leave()
             started = false
           }
-          return engine.execStart(execId).pipe(
-            Stream.tap(() => Effect.sync(leave)),
-            Stream.ensuring(Effect.sync(leave))
-          )
+          return engine
+            .execStart(execId, (frame) => {
+              leave()
+              onFrame(frame)
+            })
+            .pipe(Effect.ensuring(Effect.sync(leave)))
         })
     }))
   )

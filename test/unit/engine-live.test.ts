@@ -7,7 +7,7 @@ import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import * as EngineLive from "../../src/layers/EngineLive.js"
 import { Engine } from "../../src/services/Engine.js"
 
@@ -76,9 +76,7 @@ describe("EngineLive against a fake engine", () => {
       })
       const notFound = yield* Effect.flip(withEngine(socketPath, (engine) => engine.inspectContainer("abc")))
       expect(notFound._tag).toBe("ContainerNotFound")
-      const exec = yield* Effect.flip(
-        withEngine(socketPath, (engine) => Stream.runDrain(engine.execStart("e1")))
-      )
+      const exec = yield* Effect.flip(withEngine(socketPath, (engine) => engine.execStart("e1", () => {})))
       expect(exec._tag).toBe("ContainerNotRunning")
     })
   )
@@ -90,9 +88,7 @@ describe("EngineLive against a fake engine", () => {
         res.setHeader("Content-Type", "application/vnd.docker.raw-stream")
         res.end(Buffer.from([9, 9, 9, 9, 0, 0, 0, 1, 65]))
       })
-      const error = yield* Effect.flip(
-        withEngine(socketPath, (engine) => Stream.runDrain(engine.execStart("e1")))
-      )
+      const error = yield* Effect.flip(withEngine(socketPath, (engine) => engine.execStart("e1", () => {})))
       expect(error._tag).toBe("SocketCommunicationError")
     })
   )

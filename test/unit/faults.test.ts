@@ -9,7 +9,7 @@ import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, ManagedRuntime, Stream } from "effect"
+import { Cause, Effect, Exit, Layer, ManagedRuntime } from "effect"
 import fc from "fast-check"
 import { firstTarFile, hasUser } from "../../src/internal/defaultUser.js"
 import { DEFAULT_CAPABILITIES, resolveCreate } from "../../src/internal/options.js"
@@ -153,7 +153,7 @@ describe("arbitrary engine answers", () => {
         Effect.flatMap(Engine, (e) => e.top("abc")),
         Effect.flatMap(Engine, (e) => e.inspectImage("i")),
         Effect.flatMap(Engine, (e) => e.removeContainer("abc")),
-        Effect.flatMap(Engine, (e) => Stream.runDrain(e.execStart("e1")))
+        Effect.flatMap(Engine, (e) => e.execStart("e1", () => {}))
       ]
       const body = fc.oneof(
         fc.json(),
