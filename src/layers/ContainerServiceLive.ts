@@ -13,7 +13,7 @@
 import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { attach } from "../internal/attach.js"
 import { readDefaultUser } from "../internal/defaultUser.js"
-import { collect, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
+import { collect, ignoreOutput, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
 import * as Files from "../internal/files.js"
 import * as Info from "../internal/info.js"
 import {
@@ -56,6 +56,26 @@ import { type LogKind, ProjectHooks } from "../services/ProjectService.js"
 
 /** The exec that ties an ephemeral container's life to this process's connection. */
 const LEASE_CMD = ["/bin/sh", "-c", "cat >/dev/null; kill -TERM 1"]
+
+/**
+ * A restart inside the container: every process but its init (PID 1) and the
+ * container's own command (the child of PID 1 that started first) is
+ * stopped, then killed, so none of them runs another line (the lease's
+ * `kill -TERM 1` among them). Files, id and network stay.
+ */
+const RESTART_IN_PLACE = `main= first=
+for d in /proc/[0-9]*; do
+  stat=$(cat "$d/stat" 2>/dev/null) || continue
+  set -- \${stat##*) }
+  if [ "$2" = 1 ] && { [ -z "$first" ] || [ "\${20}" -lt "$first" ]; }; then first=\${20}; main=\${d#/proc/}; fi
+done
+targets=
+for d in /proc/[0-9]*; do
+  p=\${d#/proc/}
+  case "$p" in 1|"$main"|$$) ;; *) targets="$targets $p" ;; esac
+done
+[ -z "$targets" ] || { kill -STOP $targets; kill -KILL $targets; } 2>/dev/null
+true`
 
 const holdLease = (engine: Engine, containerId: string, scope: Scope.Scope) =>
   Effect.gen(function* () {
@@ -334,6 +354,15 @@ export class LiveContainer implements Container {
         }).pipe(
           // the old container is gone: a handle without a container is shut down
           Effect.tapError(() => self.shutdown({ force: true }).pipe(Effect.ignore))
+        )
+      } else if (!self.persist && (yield* self.engine.info).kind === "podman") {
+        // Podman 4's restart stops the container first, and an auto-removed
+        // container is then removed ("container has already been removed")
+        yield* self.guard(
+          Effect.flatMap(
+            self.engine.execCreate(self.id, { cmd: ["/bin/sh", "-c", RESTART_IN_PLACE], user: "0" }),
+            (execId) => self.engine.execStart(execId, ignoreOutput)
+          )
         )
       } else {
         yield* self.guard(self.engine.restartContainer(self.id, 10))
