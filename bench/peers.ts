@@ -9,7 +9,9 @@ import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { PassThrough, type Readable, Writable } from "node:stream"
+import { StringDecoder } from "node:string_decoder"
 import Docker from "dockerode"
+import * as TarStream from "tar-stream"
 import { type Container, createNewContainer } from "../src/index.js"
 
 export type PeerId = "pocketdock" | "dockerode" | "cli" | "raw"
@@ -69,14 +71,43 @@ const counter = (): { sink: Writable; bytes: () => number } => {
   return { sink, bytes: () => bytes }
 }
 
-const drainReadable = (stream: Readable | NodeJS.ReadableStream): Promise<number> =>
+/**
+ * Counts streamed output as a caller of pocketdock's stream gets it: decoded
+ * to text (UTF-8, a character split across chunks kept whole), chunk by
+ * chunk. Every peer does this much, so the row compares the same job.
+ */
+const textCounter = (): { sink: Writable; bytes: () => number } => {
+  const decoder = new StringDecoder("utf8")
+  let bytes = 0
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      bytes += Buffer.byteLength(decoder.write(chunk))
+      callback()
+    }
+  })
+  return { sink, bytes: () => bytes + Buffer.byteLength(decoder.end()) }
+}
+
+/**
+ * The bytes of the file in a `GET /archive` answer, as `readFile` returns
+ * them: the tar read (tar-stream, as pocketdock does) and the file's content
+ * joined into one buffer.
+ */
+const fileFromArchive = (archive: Readable | NodeJS.ReadableStream): Promise<number> =>
   new Promise((resolve, reject) => {
-    let bytes = 0
-    stream.on("data", (chunk: Buffer) => {
-      bytes += chunk.length
+    const extract = TarStream.extract()
+    let size = -1
+    extract.on("entry", (header, entry, next) => {
+      const chunks: Array<Buffer> = []
+      entry.on("data", (chunk: Buffer) => chunks.push(chunk))
+      entry.once("end", () => {
+        if (size === -1 && header.type === "file") size = Buffer.concat(chunks).length
+        next()
+      })
     })
-    stream.once("end", () => resolve(bytes))
-    stream.once("error", reject)
+    extract.once("finish", () => (size === -1 ? reject(new Error("no file in the archive")) : resolve(size)))
+    extract.once("error", reject)
+    archive.pipe(extract)
   })
 
 let names = 0
@@ -156,7 +187,7 @@ const dockerode = (target: Target): Peer => {
       await docker.getContainer(sandbox.id).remove({ force: true })
     },
     drain: async (sandbox, command) => {
-      const out = counter()
+      const out = textCounter()
       await runExec(sandbox.id, command, out.sink, counter().sink)
       return out.bytes()
     },
@@ -164,7 +195,7 @@ const dockerode = (target: Target): Peer => {
       await docker.getContainer(sandbox.id).putArchive(tar, { path: dir })
     },
     readFile: async (sandbox, path) =>
-      drainReadable(await docker.getContainer(sandbox.id).getArchive({ path }))
+      fileFromArchive(await docker.getContainer(sandbox.id).getArchive({ path }))
   }
 }
 
@@ -209,7 +240,12 @@ const cli = (target: Target): Peer => {
           stdio: ["ignore", "pipe", "ignore"],
           env
         })
-        const done = drainReadable(child.stdout)
+        const text = textCounter()
+        const done = new Promise<number>((resolveText, rejectText) => {
+          text.sink.once("finish", () => resolveText(text.bytes()))
+          text.sink.once("error", rejectText)
+        })
+        child.stdout.pipe(text.sink)
         child.once("error", reject)
         child.once("exit", (code) =>
           code === 0 ? done.then(resolve, reject) : reject(new Error(`exit ${code}`))
@@ -284,18 +320,19 @@ const stdoutOf = (framed: Buffer): string => {
   return Buffer.concat(parts).toString("utf8")
 }
 
-/** Payload bytes of 8-byte framed exec output, read as it streams (headers may straddle chunks). */
+/** Payload of 8-byte framed exec output decoded as text, read as it streams (headers may straddle chunks). */
 const drainFramed = (stream: Readable): Promise<number> =>
   new Promise((resolve, reject) => {
     let payload = 0
     let header = Buffer.alloc(0)
     let remaining = 0
+    const decoder = new StringDecoder("utf8")
     stream.on("data", (chunk: Buffer) => {
       let offset = 0
       while (offset < chunk.length) {
         if (remaining > 0) {
           const take = Math.min(remaining, chunk.length - offset)
-          payload += take
+          payload += Buffer.byteLength(decoder.write(chunk.subarray(offset, offset + take)))
           remaining -= take
           offset += take
           continue
@@ -309,7 +346,7 @@ const drainFramed = (stream: Readable): Promise<number> =>
         }
       }
     })
-    stream.once("end", () => resolve(payload))
+    stream.once("end", () => resolve(payload + Buffer.byteLength(decoder.end())))
     stream.once("error", reject)
   })
 
@@ -378,7 +415,7 @@ const raw = (target: Target): Peer => {
       )
     },
     readFile: async (sandbox, path) =>
-      drainReadable(await call("GET", `/containers/${sandbox.id}/archive?path=${encodeURIComponent(path)}`))
+      fileFromArchive(await call("GET", `/containers/${sandbox.id}/archive?path=${encodeURIComponent(path)}`))
   }
 }
 

@@ -277,7 +277,7 @@ export const measureEngine = async (
       unit: "MB/s",
       better: "higher",
       values: measures(stream),
-      note: "pocketdock: `Container.runStream` (decoded chunks)"
+      note: "pocketdock: `Container.runStream`; every peer decodes the output to text (UTF-8) chunk by chunk, as pocketdock's stream gives it"
     })
 
     await all.raw.exec(shared, "mkdir -p /tmp/pdbench")
@@ -309,14 +309,13 @@ export const measureEngine = async (
         check(got >= bytes, `${peer.id} read ${got} bytes`)
         return bytes / MB / (ms / 1000)
       })
-      const note = "pocketdock: `Container.writeFile`/`readFile`; peers' tar built beforehand"
       rows.push({
         id: `write-${kind}`,
         title: `file write ${sizeLabel(bytes)}`,
         unit: "MB/s",
         better: "higher",
         values: measures(write),
-        note
+        note: "pocketdock: `Container.writeFile`; peers' tar built beforehand"
       })
       rows.push({
         id: `read-${kind}`,
@@ -324,7 +323,7 @@ export const measureEngine = async (
         unit: "MB/s",
         better: "higher",
         values: measures(read),
-        note
+        note: "pocketdock: `Container.readFile`; dockerode and the floor take the file out of the tar (tar-stream) into one buffer, as readFile does; the CLI writes it to disk"
       })
     }
 

@@ -158,7 +158,11 @@ export class OutputCollector {
   private bytes = 0
   truncated = false
 
-  constructor(readonly maxOutput: number) {}
+  /** `store: false` counts toward the cap but keeps nothing (the caller keeps what it needs). */
+  constructor(
+    readonly maxOutput: number,
+    private readonly store = true
+  ) {}
 
   /** Keeps what fits; returns false once the cap is reached. */
   add(stream: StreamName, data: Uint8Array): boolean {
@@ -178,7 +182,7 @@ export class OutputCollector {
     } else {
       this.bytes += data.length
     }
-    if (kept.length > 0) this.parts[stream].push(kept)
+    if (kept.length > 0 && this.store) this.parts[stream].push(kept)
     return kept
   }
 
@@ -388,12 +392,16 @@ export const collect = (
     return resultOf(driven, output)
   })
 
-/** The result of a driven command, with the output `output` kept of it. */
-export const resultOf = (driven: DriveResult, output: OutputCollector): ExecResult =>
+/** The result of a driven command, with the output `output` kept of it (or the text given). */
+export const resultOf = (
+  driven: DriveResult,
+  output: OutputCollector,
+  text: (stream: StreamName) => string = (stream) => output.text(stream)
+): ExecResult =>
   new ExecResult({
     exitCode: driven.exitCode,
-    stdout: output.text("stdout"),
-    stderr: output.text("stderr"),
+    stdout: text("stdout"),
+    stderr: text("stderr"),
     durationMs: driven.durationMs,
     timedOut: driven.stopped === "timeout",
     truncated: output.truncated

@@ -15,7 +15,8 @@
  */
 import * as Http from "node:http"
 import type * as Net from "node:net"
-import { Effect } from "effect"
+import type { Readable } from "node:stream"
+import { Effect, Stream } from "effect"
 
 /** How a request failed below HTTP. */
 export type TransportFailure =
@@ -344,3 +345,26 @@ export const postStreaming = (
       request.destroy()
     })
   })
+
+/**
+ * A Node Readable as a Stream of its chunks, each as it was read: paused
+ * while the Stream's buffer is full, never joined into bigger pieces (the
+ * platform's `NodeStream.fromReadable` reads with `read()`, which copies
+ * whatever is buffered into one Buffer). Closing the Stream destroys it.
+ */
+export const readableChunks = <E>(
+  readable: Readable,
+  onError: (error: unknown) => E
+): Stream.Stream<Uint8Array, E> =>
+  Stream.async<Uint8Array, E>((emit) => {
+    readable.on("data", (chunk: Buffer) => {
+      readable.pause()
+      void emit.single(chunk).then(() => readable.resume())
+    })
+    readable.once("end", () => void emit.end())
+    readable.on("error", (error) => void emit.fail(onError(error)))
+    readable.once("close", () => {
+      if (!readable.readableEnded) void emit.fail(onError(new Error("the answer was cut short")))
+    })
+    return Effect.sync(() => readable.destroy())
+  }, 16)

@@ -61,12 +61,15 @@ export const execStream = (
         StreamChunk,
         CommandTimeout | OutputTruncated | ContainerNotRunning | EngineRequestError | TransportError
       >()
-      const output = new OutputCollector(options.maxOutput)
+      // the cap counts bytes; the result is made of the decoded chunks, not decoded twice
+      const output = new OutputCollector(options.maxOutput, false)
+      const texts: Record<StreamName, Array<string>> = { stdout: [], stderr: [] }
       const decoders = new Utf8Decoders()
       const stop = yield* Deferred.make<StopReason>()
       const emit = (stream: StreamName, text: string) => {
-        if (text.length > 0)
-          mailbox.unsafeOffer(new StreamChunk({ stream, data: text }, { disableValidation: true }))
+        if (text.length === 0) return
+        texts[stream].push(text)
+        mailbox.unsafeOffer(new StreamChunk({ stream, data: text }, { disableValidation: true }))
       }
 
       const run = Effect.gen(function* () {
@@ -82,10 +85,10 @@ export const execStream = (
         })
         emit("stdout", decoders.flush("stdout"))
         emit("stderr", decoders.flush("stderr"))
-        // the whole output as one result only for whoever needs it: decoding it costs as much as streaming
+        // the whole output as one result only for whoever needs it
         if (options.result === undefined && driven.stopped !== "timeout" && !output.truncated)
           return undefined
-        const result = resultOf(driven, output)
+        const result = resultOf(driven, output, (stream) => texts[stream].join(""))
         if (options.result) yield* Deferred.succeed(options.result, result)
         return result
       }).pipe(

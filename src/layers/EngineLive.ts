@@ -20,6 +20,7 @@ import {
   postStreaming,
   type Refused,
   type Request,
+  readableChunks,
   request,
   requestStreamed,
   type StreamedAnswer,
@@ -268,10 +269,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       E | TransportError
     > =>
       Effect.flatMap(sendStreamed(call), (answer) => {
-        const body = NodeStream.fromReadable<SocketCommunicationError, Uint8Array>(
-          () => answer.body,
-          readError
-        )
+        const body = readableChunks(answer.body, readError)
         return ok.includes(answer.status)
           ? Effect.succeed({ headers: answer.headers, body })
           : Stream.runFold(body, "", (text, chunk) => text + Buffer.from(chunk).toString("utf8")).pipe(
