@@ -146,6 +146,30 @@ const readAll = (
 }
 
 /**
+ * The `resume` of an `Effect.async`, taking the first outcome only: Node may
+ * report an end and then an error, or an error twice. `settled` is also set
+ * when the caller is interrupted, so that nothing resumes after.
+ */
+class Outcome<A, E> {
+  settled = false
+  constructor(private readonly resume: (effect: Effect.Effect<A, E>) => void) {}
+
+  succeed(value: A): void {
+    this.settle(Effect.succeed(value))
+  }
+
+  fail(error: E): void {
+    this.settle(Effect.fail(error))
+  }
+
+  private settle(effect: Effect.Effect<A, E>): void {
+    if (this.settled) return
+    this.settled = true
+    this.resume(effect)
+  }
+}
+
+/**
  * Makes a request and reads its whole answer. Interrupting closes the
  * connection. A kept-alive connection found closed is retried once, when the
  * request allows it.
@@ -156,25 +180,22 @@ export const request = (
   call: Request
 ): Effect.Effect<Answer, TransportFailure> =>
   Effect.async<Answer, TransportFailure>((resume) => {
-    let settled = false
+    const outcome = new Outcome(resume)
     let current: Http.ClientRequest | undefined
-    const settle = (outcome: Answer | TransportFailure) => {
-      if (settled) return
-      settled = true
-      resume("_tag" in outcome ? Effect.fail(outcome) : Effect.succeed(outcome))
-    }
     const attempt = (retries: number) => {
       current = open(
         socketPath,
         agent,
         call,
         (response) =>
-          readAll(response, (outcome) =>
-            settle(
-              outcome._tag === "Body"
-                ? { status: response.statusCode ?? 0, headers: response.headers, body: outcome.body }
-                : outcome
-            )
+          readAll(response, (read) =>
+            read._tag === "Body"
+              ? outcome.succeed({
+                  status: response.statusCode ?? 0,
+                  headers: response.headers,
+                  body: read.body
+                })
+              : outcome.fail(read)
           ),
         (failure, failed) => {
           if (
@@ -183,13 +204,13 @@ export const request = (
             isStaleConnection(failed, failure.error)
           )
             attempt(retries - 1)
-          else settle(failure)
+          else outcome.fail(failure)
         }
       )
     }
     attempt(1)
     return Effect.sync(() => {
-      settled = true
+      outcome.settled = true
       current?.destroy()
     })
   })
@@ -204,27 +225,20 @@ export const requestStreamed = (
   call: Request
 ): Effect.Effect<StreamedAnswer, TransportFailure> =>
   Effect.async<StreamedAnswer, TransportFailure>((resume) => {
-    let settled = false
+    const outcome = new Outcome(resume)
     const request = open(
       socketPath,
       false,
       call,
       (response) => {
-        settled = true
         // its reader handles errors; unread, they must not crash the process
         response.on("error", () => {})
-        resume(
-          Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, body: response })
-        )
+        outcome.succeed({ status: response.statusCode ?? 0, headers: response.headers, body: response })
       },
-      (failure) => {
-        if (settled) return
-        settled = true
-        resume(Effect.fail(failure))
-      }
+      (failure) => outcome.fail(failure)
     )
     return Effect.sync(() => {
-      if (!settled) request.destroy()
+      if (!outcome.settled) request.destroy()
     })
   })
 
@@ -248,12 +262,7 @@ export const hijack = (
   body: unknown
 ): Effect.Effect<Hijacked, Refused | TransportFailure> =>
   Effect.async<Hijacked, Refused | TransportFailure>((resume) => {
-    let settled = false
-    const settle = (outcome: Effect.Effect<Hijacked, Refused | TransportFailure>) => {
-      if (settled) return
-      settled = true
-      resume(outcome)
-    }
+    const outcome = new Outcome(resume)
     let upgraded: Net.Socket | undefined
     const request = open(
       socketPath,
@@ -264,15 +273,15 @@ export const hijack = (
         body: JSON.stringify(body),
         headers: { Connection: "Upgrade", Upgrade: "tcp" }
       },
-      (response) => refusal(response, (failure) => settle(Effect.fail(failure))),
-      (failure) => settle(Effect.fail(failure))
+      (response) => refusal(response, (failure) => outcome.fail(failure)),
+      (failure) => outcome.fail(failure)
     )
     request.once("upgrade", (_response, socket, head) => {
       upgraded = socket
       socket.setNoDelay(true)
       // errors surface through whoever reads the socket; unread, they must not crash the process
       socket.on("error", () => {})
-      settle(Effect.succeed({ socket, head }))
+      outcome.succeed({ socket, head })
     })
     // runs only when the caller is interrupted: nothing may stay open then
     return Effect.sync(() => {
@@ -305,43 +314,38 @@ export const postStreaming = (
   onChunk: (chunk: Buffer) => void
 ): Effect.Effect<void, Refused | TransportFailure> =>
   Effect.async<void, Refused | TransportFailure>((resume) => {
-    let settled = false
-    const settle = (outcome: Effect.Effect<void, Refused | TransportFailure>) => {
-      if (settled) return
-      settled = true
-      resume(outcome)
-    }
+    const outcome = new Outcome(resume)
     const request = open(
       socketPath,
       false,
       { method: "POST", path, body: JSON.stringify(body) },
       (response) => {
         if (response.statusCode !== ok) {
-          refusal(response, (failure) => settle(Effect.fail(failure)))
+          refusal(response, (failure) => outcome.fail(failure))
           return
         }
         response.on("data", (chunk: Buffer) => {
-          if (settled) return
+          if (outcome.settled) return
           try {
             onChunk(chunk)
           } catch (error) {
             request.destroy()
-            settle(Effect.fail({ _tag: "Broken", error }))
+            outcome.fail({ _tag: "Broken", error })
           }
         })
         response.once("end", () => {
-          settle(Effect.void)
+          outcome.succeed(undefined)
         })
-        response.on("error", (error) => settle(Effect.fail({ _tag: "Broken", error })))
+        response.on("error", (error) => outcome.fail({ _tag: "Broken", error }))
         // closed without an end: the connection was cut under the answer
         response.once("close", () => {
-          if (!response.complete) settle(Effect.fail({ _tag: "Broken", error: new Error("aborted") }))
+          if (!response.complete) outcome.fail({ _tag: "Broken", error: new Error("aborted") })
         })
       },
-      (failure) => settle(Effect.fail(failure))
+      (failure) => outcome.fail(failure)
     )
     return Effect.sync(() => {
-      settled = true
+      outcome.settled = true
       request.destroy()
     })
   })
