@@ -1,6 +1,7 @@
 /**
- * A fresh process that creates `n` sandboxes with one peer, holds them, and
- * prints its RSS (after GC) as JSON: `node --expose-gc --import tsx
+ * A fresh process that, after a warm-up (4 sandboxes created, used and
+ * removed), creates `n` sandboxes with one peer, holds them, and prints its
+ * RSS growth (after GC) as JSON: `node --expose-gc --import tsx
  * bench/memory-child.ts <peer> <engine> <socket> <image> <label> <n>`.
  */
 import { makePeers, type PeerId, type Sandbox } from "./peers.js"
@@ -15,6 +16,13 @@ const main = async () => {
   const peer = peers[peerId as PeerId]
   const n = Number(count)
   const held: Array<Sandbox> = []
+  // a warm-up, as in every other row: the client's code is loaded and compiled,
+  // its connections made, so that the growth below is what the sandboxes hold
+  const warm = await Promise.all(Array.from({ length: 4 }, () => peer.create()))
+  await Promise.all(warm.map((sandbox) => peer.exec(sandbox, "true")))
+  await Promise.all(warm.map((sandbox) => peer.remove(sandbox)))
+  gc()
+  await new Promise((resolve) => setTimeout(resolve, 200))
   gc()
   const baseline = process.memoryUsage().rss
   try {

@@ -445,7 +445,7 @@ export const measureEngine = async (
     unit: "MB",
     better: "lower",
     values: memory,
-    note: `fresh process per peer (same modules loaded), after GC; total RSS MB: ${totals.join(", ")}; the CLI holds nothing in-process`
+    note: `fresh process per peer (same modules loaded), growth after a warm-up of 4 sandboxes created, used and removed, after GC; total RSS MB: ${totals.join(", ")}; the CLI holds nothing in-process`
   })
 
   const order: ReadonlyArray<string> = ROWS

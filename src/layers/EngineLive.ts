@@ -546,6 +546,8 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             {
               method: "POST",
               path: `${path}/exec`,
+              // an exec created twice is harmless: the one never started is dropped by the engine
+              retrySafe: true,
               json: {
                 AttachStdin: spec.stdin === true,
                 AttachStdout: true,

@@ -8,6 +8,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { encodeFrame } from "../../src/internal/frames.js"
 import * as EngineLive from "../../src/layers/EngineLive.js"
 import { Engine } from "../../src/services/Engine.js"
 
@@ -103,6 +104,62 @@ describe("EngineLive against a fake engine", () => {
       const error = yield* Effect.flip(withEngine(socketPath, (engine) => engine.inspectContainer("../x?y")))
       expect(error._tag).toBe("ContainerNotFound")
       expect(seen.some((url) => url.includes("x?y") || url.includes(".."))).toBe(false)
+    })
+  )
+
+  it.scopedLive("exec output closed between frames has ended; closed inside a frame it is an error", () =>
+    Effect.gen(function* () {
+      const frame = encodeFrame("stdout", new TextEncoder().encode("hello\n"))
+      const { socketPath } = yield* fakeEngine((req, res) => {
+        if (req.url === "/version") return res.end(podmanVersion)
+        // as the engines answer an exec start: a raw stream until the connection closes
+        req.socket.write("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n")
+        req.socket.write(req.url?.includes("whole") ? frame : frame.subarray(0, 10))
+        setTimeout(() => req.socket.destroy(), 20)
+      })
+      const seen: Array<string> = []
+      yield* withEngine(socketPath, (engine) =>
+        engine.execStart("whole", (f) => seen.push(new TextDecoder().decode(f.data)))
+      )
+      expect(seen.join("")).toBe("hello\n")
+      const cut = yield* Effect.flip(withEngine(socketPath, (engine) => engine.execStart("cut", () => {})))
+      expect(cut._tag).toBe("SocketCommunicationError")
+    })
+  )
+
+  it.scopedLive("a kept-alive connection the engine closed is retried once, except for a create", () =>
+    Effect.gen(function* () {
+      const served = new Map<unknown, number>()
+      const paths: Array<string> = []
+      const { socketPath } = yield* fakeEngine((req, res) => {
+        paths.push(`${req.method} ${req.url}`)
+        const count = (served.get(req.socket) ?? 0) + 1
+        served.set(req.socket, count)
+        // the third request on a connection finds it closed, as after an idle timeout
+        if (count === 3) return req.socket.destroy()
+        if (req.url === "/version") return res.end(podmanVersion)
+        res.statusCode = req.method === "POST" ? 201 : 200
+        res.end(
+          JSON.stringify(req.method === "POST" ? { Id: "c1" } : { ID: "e1", Running: false, ExitCode: 3 })
+        )
+      })
+      const inspected = yield* withEngine(socketPath, (engine) =>
+        Effect.zipRight(engine.execInspect("e1"), engine.execInspect("e1"))
+      )
+      expect(inspected.ExitCode).toBe(3)
+      // /version, inspect, inspect (closed), inspect again on a new connection
+      expect(paths.filter((path) => path.startsWith("GET /v1.41/exec")).length).toBe(3)
+      const spec = { image: "i", cmd: ["true"], labels: {}, network: true, autoRemove: false, init: false }
+      const created = yield* Effect.flip(
+        withEngine(socketPath, (engine) =>
+          Effect.zipRight(
+            engine.createContainer({ ...spec, name: "n1" }),
+            engine.createContainer({ ...spec, name: "n2" })
+          )
+        )
+      )
+      expect(created._tag).toBe("SocketCommunicationError")
+      expect(paths.filter((path) => path.includes("name=n2")).length).toBe(1)
     })
   )
 
