@@ -1,9 +1,10 @@
 /**
  * The default user of a new sandbox: `sandbox` when the image has it. Found
- * with one archive read of /etc/passwd after start (no exec, no image
- * convention to trust), bounded; when it cannot be read, the image's user.
+ * with one archive read of /etc/passwd as it starts (no exec, no image
+ * convention to trust), bounded, once per image id; when it cannot be read,
+ * the image's user.
  */
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Chunk, Effect, Stream } from "effect"
 import type { Engine } from "../services/Engine.js"
 import { SANDBOX_USER } from "./options.js"
 
@@ -28,8 +29,11 @@ export const firstTarFile = (tar: Uint8Array): Uint8Array | undefined => {
 export const hasUser = (passwd: string, user: string): boolean =>
   passwd.split("\n").some((line) => line.split(":")[0] === user)
 
-/** `"sandbox"` when the container's /etc/passwd (read capped) has that user, else undefined. */
-export const readDefaultUser = (engine: Engine, containerId: string): Effect.Effect<string | undefined> =>
+/**
+ * `"sandbox"` when the container's /etc/passwd (read capped) has that user,
+ * else undefined; fails when it cannot be read.
+ */
+const lookupDefaultUser = (engine: Engine, containerId: string) =>
   Effect.scoped(
     Effect.gen(function* () {
       const archive = yield* engine.getArchive(containerId, "/etc/passwd")
@@ -44,14 +48,37 @@ export const readDefaultUser = (engine: Engine, containerId: string): Effect.Eff
         ? SANDBOX_USER
         : undefined
     })
-  ).pipe(
-    Effect.timeoutOption("5 seconds"),
-    Effect.map(Option.getOrUndefined),
-    Effect.catchAll((error) =>
-      Effect.as(
-        Effect.logDebug("pocketdock: /etc/passwd not readable, keeping the image's user", error),
-        undefined
+  ).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "timed out" }))
+
+/**
+ * The default user of containers of one image, found once per image id:
+ * an image id names its content, /etc/passwd included. The first container
+ * of an image reads its /etc/passwd; on Podman that archive read takes about
+ * 0.1 s and holds the container's lock, so the next ones do not.
+ */
+export class DefaultUsers {
+  private readonly known = new Map<string, string | undefined>()
+
+  /** `"sandbox"` when the container's image has it; undefined (the image's user) when not or unknown. */
+  readonly of = (engine: Engine, containerId: string, image: string): Effect.Effect<string | undefined> => {
+    const self = this
+    return Effect.gen(function* () {
+      const imageId = yield* engine.inspectImage(image).pipe(
+        Effect.map((inspect) => inspect.Id),
+        Effect.orElseSucceed(() => undefined)
       )
-    ),
-    Effect.withSpan("Container.defaultUser", { attributes: { containerId } })
-  )
+      if (imageId !== undefined && self.known.has(imageId)) return self.known.get(imageId)
+      const user = yield* lookupDefaultUser(engine, containerId)
+      if (imageId !== undefined) self.known.set(imageId, user)
+      return user
+    }).pipe(
+      Effect.catchAll((error) =>
+        Effect.as(
+          Effect.logDebug("pocketdock: /etc/passwd not readable, keeping the image's user", error),
+          undefined
+        )
+      ),
+      Effect.withSpan("Container.defaultUser", { attributes: { containerId, image } })
+    )
+  }
+}

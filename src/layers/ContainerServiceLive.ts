@@ -12,7 +12,7 @@
  */
 import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { attach } from "../internal/attach.js"
-import { readDefaultUser } from "../internal/defaultUser.js"
+import { DefaultUsers } from "../internal/defaultUser.js"
 import { collect, ignoreOutput, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
 import * as Files from "../internal/files.js"
 import * as Info from "../internal/info.js"
@@ -413,7 +413,12 @@ export class LiveContainer implements Container {
  * ephemeral one) takes its lease. On failure or interruption half-way, what
  * was created is removed.
  */
-const start = (engine: Engine, resolved: ResolvedCreate, recorder?: InstanceRecorder) =>
+const start = (
+  engine: Engine,
+  defaultUsers: DefaultUsers,
+  resolved: ResolvedCreate,
+  recorder?: InstanceRecorder
+) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function* () {
       const info = yield* restore(engine.info)
@@ -423,20 +428,21 @@ const start = (engine: Engine, resolved: ResolvedCreate, recorder?: InstanceReco
       const scope = yield* Scope.make()
       const container = new LiveContainer(engine, resolved, id, info.socketPath, scope, recorder)
       yield* restore(
-        Effect.gen(function* () {
-          yield* engine.startContainer(id)
-          yield* Effect.all(
-            [
-              resolved.persist ? Effect.void : holdLease(engine, id, scope),
-              resolved.user === undefined
-                ? Effect.map(readDefaultUser(engine, id), (user) => {
-                    container.user = user
-                  })
-                : Effect.void
-            ],
-            { concurrency: 2, discard: true }
-          )
-        })
+        // both engines read a created container's files: /etc/passwd is read while it starts
+        Effect.all(
+          [
+            Effect.zipRight(
+              engine.startContainer(id),
+              resolved.persist ? Effect.void : holdLease(engine, id, scope)
+            ),
+            resolved.user === undefined
+              ? Effect.map(defaultUsers.of(engine, id, resolved.spec.image), (user) => {
+                  container.user = user
+                })
+              : Effect.void
+          ],
+          { concurrency: 2, discard: true }
+        )
       ).pipe(
         Effect.onError(() =>
           Effect.andThen(engine.removeContainer(id).pipe(Effect.ignore), Scope.close(scope, Exit.void))
@@ -452,6 +458,7 @@ const start = (engine: Engine, resolved: ResolvedCreate, recorder?: InstanceReco
 export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(function* () {
   const engine = yield* Engine
   const hooks = yield* Effect.serviceOption(ProjectHooks)
+  const defaultUsers = new DefaultUsers()
 
   const create = (given: CreateOptions = {}) =>
     Effect.gen(function* () {
@@ -473,7 +480,7 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
         recorder === undefined
           ? resolved.spec
           : { ...resolved.spec, labels: { ...resolved.spec.labels, [Labels.dataPath]: recorder.dataPath } }
-      const container = yield* start(engine, { ...resolved, spec }, recorder)
+      const container = yield* start(engine, defaultUsers, { ...resolved, spec }, recorder)
       if (recorder !== undefined) {
         yield* recorder.hooks
           .created(recorder.dataPath, { id: container.id, options, image: resolved.spec.image })
@@ -506,7 +513,7 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
               scope,
               recorderOf(dataPath)
             )
-            container.user = yield* readDefaultUser(engine, id)
+            container.user = yield* defaultUsers.of(engine, id, resolved.spec.image)
             return container as Container
           })
         ),
@@ -535,7 +542,7 @@ export const make: Effect.Effect<ContainerService, never, Engine> = Effect.gen(f
           return handle
         })
         // the same non-root default as the process that created it
-        if (handle !== undefined) handle.user = yield* readDefaultUser(engine, container.id)
+        if (handle !== undefined) handle.user = yield* defaultUsers.of(engine, container.id, container.image)
         return container
       })
   }

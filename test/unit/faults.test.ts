@@ -9,14 +9,14 @@ import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, ManagedRuntime } from "effect"
+import { Cause, Effect, Exit, Layer, ManagedRuntime, Stream } from "effect"
 import fc from "fast-check"
-import { firstTarFile, hasUser } from "../../src/internal/defaultUser.js"
+import { DefaultUsers, firstTarFile, hasUser } from "../../src/internal/defaultUser.js"
 import { DEFAULT_CAPABILITIES, resolveCreate } from "../../src/internal/options.js"
 import * as ContainerServiceLive from "../../src/layers/ContainerServiceLive.js"
 import * as EngineLive from "../../src/layers/EngineLive.js"
 import { ContainerService, type CreateOptions } from "../../src/services/ContainerService.js"
-import { Engine } from "../../src/services/Engine.js"
+import { Engine, EngineRequestError } from "../../src/services/Engine.js"
 
 const podmanVersion = JSON.stringify({
   Version: "4.3.1",
@@ -235,15 +235,44 @@ describe("safe defaults in the engine spec", () => {
     })
   )
 
+  const passwd = "root:x:0:0:root:/root:/bin/sh\nsandbox:x:1000:1000::/home/sandbox:/bin/sh\n"
+  const header = Buffer.alloc(512)
+  header.write("passwd", 0)
+  header.write(`${passwd.length.toString(8).padStart(11, "0")}\0`, 124)
+  header.write("0", 156)
+  const body = Buffer.alloc(512)
+  body.write(passwd)
+  const passwdTar = Buffer.concat([header, body, Buffer.alloc(1024)])
+
+  it.effect("reads /etc/passwd once per image id, and keeps no failed read", () =>
+    Effect.gen(function* () {
+      const reads: Array<string> = []
+      let failNext = true
+      const engine = {
+        inspectImage: (image: string) =>
+          Effect.succeed({ Id: image === "b" ? "sha256:b" : "sha256:a", RepoTags: [image] }),
+        getArchive: (containerId: string) =>
+          Effect.suspend(() => {
+            reads.push(containerId)
+            if (failNext) {
+              failNext = false
+              return Effect.fail(new EngineRequestError({ operation: "read", status: 500, detail: "busy" }))
+            }
+            return Effect.succeed({ stat: { name: "passwd", size: 0, mode: 0 }, tar: Stream.make(passwdTar) })
+          })
+      } as unknown as Engine
+      const users = new DefaultUsers()
+      // a failed read leaves the image's user, and is not remembered
+      expect(yield* users.of(engine, "c1", "a")).toBeUndefined()
+      expect(yield* users.of(engine, "c2", "a")).toBe("sandbox")
+      expect(yield* users.of(engine, "c3", "a:latest")).toBe("sandbox")
+      expect(yield* users.of(engine, "c4", "b")).toBe("sandbox")
+      expect(reads).toEqual(["c1", "c2", "c4"])
+    })
+  )
+
   it("finds the sandbox user in a tar of /etc/passwd", () => {
-    const passwd = "root:x:0:0:root:/root:/bin/sh\nsandbox:x:1000:1000::/home/sandbox:/bin/sh\n"
-    const header = Buffer.alloc(512)
-    header.write("passwd", 0)
-    header.write(`${passwd.length.toString(8).padStart(11, "0")}\0`, 124)
-    header.write("0", 156)
-    const body = Buffer.alloc(512)
-    body.write(passwd)
-    const file = firstTarFile(Buffer.concat([header, body, Buffer.alloc(1024)]))
+    const file = firstTarFile(passwdTar)
     expect(file && Buffer.from(file).toString()).toBe(passwd)
     expect(hasUser(passwd, "sandbox")).toBe(true)
     expect(hasUser("root:x:0:0::/:/bin/sh\nsandboxer:x:1:1::/:/bin/sh\n", "sandbox")).toBe(false)
