@@ -27,7 +27,8 @@ import {
   type Owner,
   packPieces,
   readFirstEntry,
-  withEntries
+  withEntries,
+  withEntriesFrom
 } from "./tar.js"
 
 /** The sandbox user of pocketdock images; it owns `/home/sandbox`. */
@@ -168,21 +169,15 @@ export const readFile = (engine: Engine, containerId: string, path: string) =>
     let current = yield* containerPath(path)
     for (let hops = 0; hops <= MAX_SYMLINKS; hops++) {
       const source = current
-      const first = yield* Effect.scoped(
-        Effect.gen(function* () {
-          const archive = yield* engine
-            .getArchive(containerId, source)
-            .pipe(notFoundAsPath(containerId, source))
-          return yield* withEntries(
-            archive.tar,
-            readFirstEntry,
-            (error) => new UnsafeArchive({ entry: "", detail: describe(error) })
-          ).pipe(
-            Effect.mapError((error) =>
-              error instanceof UnsafeArchive || error instanceof HostPathError ? garbled(error) : error
-            )
-          )
-        })
+      const first = yield* withEntriesFrom(
+        (extract) =>
+          engine.pipeArchive(containerId, source, extract).pipe(notFoundAsPath(containerId, source)),
+        readFirstEntry,
+        (error) => new UnsafeArchive({ entry: "", detail: describe(error) })
+      ).pipe(
+        Effect.mapError((error) =>
+          error instanceof UnsafeArchive || error instanceof HostPathError ? garbled(error) : error
+        )
       )
       switch (first._tag) {
         case "file":

@@ -15,7 +15,7 @@
  */
 import * as Http from "node:http"
 import type * as Net from "node:net"
-import type { Readable } from "node:stream"
+import type { Readable, Writable } from "node:stream"
 import { Effect, Stream } from "effect"
 
 /** How a request failed below HTTP. */
@@ -372,3 +372,27 @@ export const readableChunks = <E>(
     })
     return Effect.sync(() => readable.destroy())
   }, 16)
+
+/**
+ * Pipes `readable` into `sink` (with the sink's backpressure, ending it) and
+ * succeeds once all of it has been read. Interrupting destroys `readable`.
+ */
+export const pipeInto = (
+  readable: Readable,
+  sink: Writable | NodeJS.WritableStream
+): Effect.Effect<void, { readonly _tag: "Broken"; readonly error: unknown }> =>
+  Effect.async((resume) => {
+    const outcome = new Outcome(resume)
+    readable.once("end", () => outcome.succeed(undefined))
+    readable.on("error", (error) => outcome.fail({ _tag: "Broken", error }))
+    readable.once("close", () => {
+      if (!readable.readableEnded)
+        outcome.fail({ _tag: "Broken", error: new Error("the answer was cut short") })
+    })
+    readable.pipe(sink)
+    return Effect.sync(() => {
+      outcome.settled = true
+      readable.unpipe(sink)
+      readable.destroy()
+    })
+  })

@@ -132,6 +132,17 @@ export const withEntries = <A, E>(
   consume: (entries: AsyncIterator<TarStream.Entry>) => Promise<A>,
   onError: (error: unknown) => UnsafeArchive | HostPathError
 ): Effect.Effect<A, E | UnsafeArchive | HostPathError> =>
+  withEntriesFrom((extract) => feed(extract, tar), consume, onError)
+
+/**
+ * `withEntries`, with the archive written into the extractor by `fill` (as
+ * `Engine.pipeArchive` does, with no Stream between the socket and it).
+ */
+export const withEntriesFrom = <A, E>(
+  fill: (extract: TarStream.Extract) => Effect.Effect<void, E>,
+  consume: (entries: AsyncIterator<TarStream.Entry>) => Promise<A>,
+  onError: (error: unknown) => UnsafeArchive | HostPathError
+): Effect.Effect<A, E | UnsafeArchive | HostPathError> =>
   Effect.suspend(() => {
     const extract = TarStream.extract()
     const iterator = extract[Symbol.asyncIterator]()
@@ -149,7 +160,7 @@ export const withEntries = <A, E>(
       catch: (error) =>
         error instanceof UnsafeArchive || error instanceof HostPathError ? error : onError(error)
     })
-    return Effect.all([feed(extract, tar), consumed], { concurrency: 2 }).pipe(
+    return Effect.all([fill(extract), consumed], { concurrency: 2 }).pipe(
       Effect.map(([, result]) => result),
       Effect.onExit(() => Effect.sync(() => extract.destroy()))
     )

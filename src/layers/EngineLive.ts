@@ -17,6 +17,7 @@ import {
   type Answer,
   header,
   hijack,
+  pipeInto,
   postStreaming,
   type Refused,
   type Request,
@@ -257,6 +258,22 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       )
 
     /** `expect` for an answer read as it arrives: its body as a Stream of bytes. */
+    const expectStreamedAnswer = <E>(
+      call: Call,
+      ok: ReadonlyArray<number>,
+      onRefusal: (refusal: Refusal) => E
+    ): Effect.Effect<StreamedAnswer, E | TransportError> =>
+      Effect.flatMap(sendStreamed(call), (answer) =>
+        ok.includes(answer.status)
+          ? Effect.succeed(answer)
+          : Stream.runFold(readableChunks(answer.body, readError), "", (text, chunk) =>
+              text.concat(Buffer.from(chunk).toString("utf8"))
+            ).pipe(
+              Effect.orElseSucceed(() => ""),
+              Effect.flatMap((text) => Effect.fail(onRefusal(refusal(answer.status, text))))
+            )
+      )
+
     const expectStreamed = <E>(
       call: Call,
       ok: ReadonlyArray<number>,
@@ -268,15 +285,23 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       },
       E | TransportError
     > =>
-      Effect.flatMap(sendStreamed(call), (answer) => {
-        const body = readableChunks(answer.body, readError)
-        return ok.includes(answer.status)
-          ? Effect.succeed({ headers: answer.headers, body })
-          : Stream.runFold(body, "", (text, chunk) => text + Buffer.from(chunk).toString("utf8")).pipe(
-              Effect.orElseSucceed(() => ""),
-              Effect.flatMap((text) => Effect.fail(onRefusal(refusal(answer.status, text))))
-            )
-      })
+      Effect.map(expectStreamedAnswer(call, ok, onRefusal), (answer) => ({
+        headers: answer.headers,
+        body: readableChunks(answer.body, readError)
+      }))
+
+    const archiveCall = (base: string, path: string): Call => ({
+      method: "GET",
+      path: `${base}/archive`,
+      query: { path }
+    })
+
+    const archiveRefusal =
+      (containerId: string, path: string) =>
+      (r: Refusal): ContainerNotFound | EngineRequestError =>
+        r.status === 404 && /no such container/i.test(r.detail)
+          ? new ContainerNotFound({ containerId })
+          : requestError(`read archive of ${path}`)(r)
 
     const requestError =
       (operation: string) =>
@@ -675,12 +700,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         withContainer(containerId, (base) =>
           Effect.gen(function* () {
             const response = yield* expectStreamed(
-              { method: "GET", path: `${base}/archive`, query: { path } },
+              archiveCall(base, path),
               [200],
-              (r) =>
-                r.status === 404 && /no such container/i.test(r.detail)
-                  ? new ContainerNotFound({ containerId })
-                  : requestError(`read archive of ${path}`)(r)
+              archiveRefusal(containerId, path)
             )
             const pathStat = header(response.headers, "x-docker-container-path-stat")
             const stat = yield* Schema.decodeUnknown(Schema.parseJson(PathStat))(
@@ -696,6 +718,15 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             }
           })
         ).pipe(Effect.withSpan("Engine.getArchive", { attributes: { containerId, path } })),
+
+      pipeArchive: (containerId, path, sink) =>
+        withContainer(containerId, (base) =>
+          expectStreamedAnswer(archiveCall(base, path), [200], archiveRefusal(containerId, path)).pipe(
+            Effect.flatMap((answer) =>
+              pipeInto(answer.body, sink).pipe(Effect.mapError((failure) => readError(failure.error)))
+            )
+          )
+        ).pipe(Effect.withSpan("Engine.pipeArchive", { attributes: { containerId, path } })),
 
       statPath: (containerId, path) =>
         withContainer(containerId, (base) =>

@@ -332,6 +332,16 @@ export interface Engine {
     path: string,
     tar: Uint8Array | ReadonlyArray<Uint8Array>
   ) => Effect.Effect<void, ContainerNotFound | EngineRequestError | TransportError>
+  /**
+   * Writes the tar of `path` into `sink` as it arrives (with the sink's
+   * backpressure) and ends it: for an extractor, nothing between the socket
+   * and it. Fails as `getArchive` does.
+   */
+  readonly pipeArchive: (
+    containerId: string,
+    path: string,
+    sink: NodeJS.WritableStream
+  ) => Effect.Effect<void, ContainerNotFound | EngineRequestError | TransportError>
   /** A tar of `path`; fails with `EngineRequestError` status 404 when the path does not exist. */
   readonly getArchive: (
     containerId: string,

@@ -8,6 +8,7 @@ import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { PassThrough } from "node:stream"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Layer, ManagedRuntime, Stream } from "effect"
 import fc from "fast-check"
@@ -153,7 +154,8 @@ describe("arbitrary engine answers", () => {
         Effect.flatMap(Engine, (e) => e.top("abc")),
         Effect.flatMap(Engine, (e) => e.inspectImage("i")),
         Effect.flatMap(Engine, (e) => e.removeContainer("abc")),
-        Effect.flatMap(Engine, (e) => e.execStart("e1", () => {}))
+        Effect.flatMap(Engine, (e) => e.execStart("e1", () => {})),
+        Effect.flatMap(Engine, (e) => e.pipeArchive("abc", "/etc/passwd", new PassThrough().resume()))
       ]
       const body = fc.oneof(
         fc.json(),
