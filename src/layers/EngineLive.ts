@@ -257,7 +257,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           : Effect.fail(onRefusal(refusal(answer.status, answer.body.toString("utf8"))))
       )
 
-    /** `expect` for an answer read as it arrives: its body as a Stream of bytes. */
+    /** `expect` for an answer whose body is left to the caller, to read as it arrives. */
     const expectStreamedAnswer = <E>(
       call: Call,
       ok: ReadonlyArray<number>,
@@ -274,6 +274,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             )
       )
 
+    /** `expectStreamedAnswer` with the body as a Stream of bytes. */
     const expectStreamed = <E>(
       call: Call,
       ok: ReadonlyArray<number>,
