@@ -268,8 +268,8 @@ export const driveExec = (
           Deferred.unsafeDone(stop, Exit.succeed("truncated" as const))
       }
       const onFrame = (frame: ExecFrame) => {
-        if (frame.stream !== "stderr" || pids.known) return deliver(frame.stream, frame.data)
-        const data = pids.feed(frame.data)
+        const data = frame.stream === "stderr" ? pids.feed(frame.data) : frame.data
+        // completing a Deferred already done does nothing
         if (pids.known) Deferred.unsafeDone(running, Exit.void)
         deliver(frame.stream, data)
       }
