@@ -124,6 +124,15 @@ export interface EngineOptions {
 
 const DEFAULT_MAX_STARTING_EXECS = 8
 
+// Built once: a schema made per call is compiled per call
+const decodeErrorBody = Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))
+const decodeProgressLine = Schema.decodeUnknown(Schema.parseJson(ProgressLine))
+const decodePathStat = Schema.decodeUnknown(Schema.parseJson(PathStat))
+const decodeContainerStats = Schema.decodeUnknown(Schema.parseJson(ContainerStats))
+const decodeTopResult = Schema.decodeUnknown(Schema.parseJson(TopResult))
+const ContainerSummaries = Schema.Array(ContainerSummary)
+const ImageSummaries = Schema.Array(ImageSummary)
+
 /**
  * Builds the live `Engine`. Its connections are closed with the scope.
  *
@@ -237,7 +246,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
       )
 
     const refusal = (status: number, body: string): Refusal => {
-      const parsed = Schema.decodeUnknownOption(Schema.parseJson(ErrorBody))(body)
+      const parsed = decodeErrorBody(body)
       const detail = Option.match(parsed, {
         onNone: () => body.trim() || `HTTP ${status}`,
         onSome: (error) => error.message
@@ -351,7 +360,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         Stream.map((line) => line.trim()),
         Stream.filter((line) => line.length > 0),
         Stream.mapEffect((line) =>
-          Schema.decodeUnknown(Schema.parseJson(ProgressLine))(line).pipe(
+          decodeProgressLine(line).pipe(
             Effect.mapError(
               () => new SocketCommunicationError({ detail: `${operation}: unreadable progress line ${line}` })
             ),
@@ -485,9 +494,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           [200],
           requestError("list containers")
         ).pipe(
-          Effect.flatMap((response) =>
-            decodeJson(response, Schema.Array(ContainerSummary), "container list")
-          ),
+          Effect.flatMap((response) => decodeJson(response, ContainerSummaries, "container list")),
           Effect.withSpan("Engine.listContainers")
         ),
 
@@ -706,9 +713,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
               archiveRefusal(containerId, path)
             )
             const pathStat = header(response.headers, "x-docker-container-path-stat")
-            const stat = yield* Schema.decodeUnknown(Schema.parseJson(PathStat))(
-              Buffer.from(pathStat, "base64").toString("utf8")
-            ).pipe(
+            const stat = yield* decodePathStat(Buffer.from(pathStat, "base64").toString("utf8")).pipe(
               Effect.mapError(
                 () => new SocketCommunicationError({ detail: `unreadable path stat header for ${path}` })
               )
@@ -740,9 +745,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             )
             if (response.status === 404) return undefined
             const pathStat = header(response.headers, "x-docker-container-path-stat")
-            return yield* Schema.decodeUnknown(Schema.parseJson(PathStat))(
-              Buffer.from(pathStat, "base64").toString("utf8")
-            ).pipe(
+            return yield* decodePathStat(Buffer.from(pathStat, "base64").toString("utf8")).pipe(
               Effect.mapError(
                 () => new SocketCommunicationError({ detail: `unreadable path stat header for ${path}` })
               )
@@ -762,7 +765,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             Effect.flatMap((text) =>
               text.trim() === ""
                 ? Effect.succeed(undefined)
-                : Schema.decodeUnknown(Schema.parseJson(ContainerStats))(text).pipe(
+                : decodeContainerStats(text).pipe(
                     Effect.mapError(
                       () => new SocketCommunicationError({ detail: "unreadable container stats" })
                     )
@@ -783,7 +786,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
               Effect.flatMap((text) =>
                 text.trim() === ""
                   ? Effect.succeed({ Titles: [], Processes: [] })
-                  : Schema.decodeUnknown(Schema.parseJson(TopResult))(text).pipe(
+                  : decodeTopResult(text).pipe(
                       Effect.mapError(
                         () => new SocketCommunicationError({ detail: "unreadable process list" })
                       )
@@ -828,7 +831,7 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           { method: "GET", path: "/images/json", query: { filters: labelFilters(labels) } },
           [200],
           requestError("list images")
-        ).pipe(Effect.flatMap((response) => decodeJson(response, Schema.Array(ImageSummary), "image list"))),
+        ).pipe(Effect.flatMap((response) => decodeJson(response, ImageSummaries, "image list"))),
 
       removeImage: (image, force) =>
         expect(
