@@ -122,6 +122,11 @@ const open = (
   let answered = false
   request.once("response", (response) => {
     answered = true
+    // Both engines answer HEAD without Content-Length; Node then closes the
+    // connection although the answer has no body. Keep it, unless told not to.
+    if (call.method === "HEAD" && agent !== false && response.headers.connection !== "close") {
+      request.shouldKeepAlive = true
+    }
     onAnswer(response)
   })
   request.on("error", (error) => onFailure(transportFailure(error, answered), request))

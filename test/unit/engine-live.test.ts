@@ -4,6 +4,7 @@
  */
 import * as Fs from "node:fs"
 import * as Http from "node:http"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { describe, expect, it } from "@effect/vitest"
@@ -161,6 +162,59 @@ describe("EngineLive against a fake engine", () => {
       expect(created._tag).toBe("SocketCommunicationError")
       expect(paths.filter((path) => path.includes("name=n2")).length).toBe(1)
     })
+  )
+
+  it.scopedLive(
+    "a HEAD answered without Content-Length, as both engines answer it, keeps its connection",
+    () =>
+      Effect.gen(function* () {
+        const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "pd-fake-"))
+        const socketPath = Path.join(dir, "engine.sock")
+        const stat = Buffer.from(
+          JSON.stringify({ name: "tmp", size: 4096, mode: 2 ** 31 + 0o1777, mtime: "2026-01-01T00:00:00Z" })
+        ).toString("base64")
+        const headConnections = new Set<Net.Socket>()
+        const requests: Array<string> = []
+        // raw HTTP: Node's own server would add a Content-Length the engines leave out
+        const server = Net.createServer((socket) => {
+          let pending = ""
+          socket.on("data", (chunk) => {
+            pending += chunk.toString("latin1")
+            for (let end = pending.indexOf("\r\n\r\n"); end !== -1; end = pending.indexOf("\r\n\r\n")) {
+              const head = pending.slice(0, end)
+              pending = pending.slice(end + 4)
+              const requestLine = head.split("\r\n")[0] ?? ""
+              requests.push(requestLine)
+              if (requestLine.startsWith("HEAD")) headConnections.add(socket)
+              socket.write(
+                requestLine.startsWith("HEAD")
+                  ? `HTTP/1.1 200 OK\r\nX-Docker-Container-Path-Stat: ${stat}\r\n\r\n`
+                  : `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(podmanVersion)}\r\n\r\n${podmanVersion}`
+              )
+            }
+          })
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => {
+            server.listen(socketPath, () => resume(Effect.void))
+          }),
+          () =>
+            Effect.async<void>((resume) => {
+              server.close(() => resume(Effect.void))
+            })
+        )
+        const stats = yield* withEngine(socketPath, (engine) =>
+          Effect.all([
+            engine.statPath("c1", "/tmp"),
+            engine.statPath("c1", "/tmp"),
+            engine.statPath("c1", "/tmp")
+          ])
+        )
+        expect(stats.map((s) => s?.name)).toEqual(["tmp", "tmp", "tmp"])
+        expect(requests.filter((line) => line.startsWith("HEAD")).length).toBe(3)
+        // one after another, the three HEADs go on one connection
+        expect(headConnections.size).toBe(1)
+      })
   )
 
   it.live("no socket that answers is EngineNotRunning with a hint", () =>
