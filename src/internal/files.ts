@@ -2,8 +2,8 @@
  * Files in and out of a container, over the engine's archive endpoints.
  *
  * Engine differences handled here: Docker refuses to extract into a missing
- * directory (Podman creates it, owned by root), so missing parents are found
- * with `HEAD` and sent in the tar; the tar never names a directory that
+ * directory (Podman creates it, owned by root), so on Docker the parent is
+ * tried first; otherwise missing parents are found with `HEAD` and sent in the tar; the tar never names a directory that
  * already exists, so `/tmp` keeps its mode and `/home/sandbox` its owner.
  * Podman follows a symlink on `GET`, Docker hands back the link: both are
  * followed here.
@@ -98,6 +98,15 @@ const existingParent = (engine: Engine, containerId: string, path: string) =>
     }
   })
 
+/** Docker's answer to a `PUT` into a missing directory (404) or a file (500): the parent needs a look. */
+const refusedExtraction = (error: unknown): boolean =>
+  typeof error === "object" &&
+  error !== null &&
+  "_tag" in error &&
+  error._tag === "EngineRequestError" &&
+  "status" in error &&
+  (error.status === 404 || error.status === 500)
+
 /** Sends a tar built by `build(pack, prefix)` so that it lands at `path`'s parent, creating missing parents. */
 const putAt = (
   engine: Engine,
@@ -105,22 +114,32 @@ const putAt = (
   path: string,
   build: (pack: Parameters<Parameters<typeof packPieces>[0]>[0], name: string, owner: Owner) => Promise<void>,
   onPackError: (error: unknown) => HostPathError
-) =>
-  Effect.gen(function* () {
-    const { base, missing } = yield* existingParent(engine, containerId, path)
-    const owner = ownerFor(path)
-    const prefix = missing.map((_, i) => missing.slice(0, i + 1).join("/"))
-    const name = [...missing, Path.posix.basename(path)].join("/")
-    const tar = yield* Effect.tryPromise({
-      try: () =>
-        packPieces(async (pack) => {
-          await addDirs(pack, prefix, owner)
-          await build(pack, name, owner)
-        }),
-      catch: onPackError
+) => {
+  const owner = ownerFor(path)
+  const send = (base: string, missing: ReadonlyArray<string>) =>
+    Effect.gen(function* () {
+      const prefix = missing.map((_, i) => missing.slice(0, i + 1).join("/"))
+      const name = [...missing, Path.posix.basename(path)].join("/")
+      const tar = yield* Effect.tryPromise({
+        try: () =>
+          packPieces(async (pack) => {
+            await addDirs(pack, prefix, owner)
+            await build(pack, name, owner)
+          }),
+        catch: onPackError
+      })
+      yield* engine.putArchive(containerId, base, tar)
     })
-    yield* engine.putArchive(containerId, base, tar)
-  })
+  const walkThenSend = Effect.flatMap(existingParent(engine, containerId, path), ({ base, missing }) =>
+    send(base, missing)
+  )
+  return Effect.flatMap(engine.info, (info) =>
+    // Docker refuses a missing parent, so the common case (it exists) takes one call; Podman would create it, owned by root
+    info.kind === "docker"
+      ? send(Path.posix.dirname(path), []).pipe(Effect.catchIf(refusedExtraction, () => walkThenSend))
+      : walkThenSend
+  )
+}
 
 const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 

@@ -69,6 +69,12 @@ for (const engine of engines) {
         // overwrite replaces the content
         yield* sandbox.writeFile("/home/sandbox/deep/er/note.txt", "v2")
         expect(text(yield* sandbox.readFile("/home/sandbox/deep/er/note.txt"))).toBe("v2")
+        // parents removed behind our back are made again, with the same owners
+        yield* sandbox.run("rm -rf /home/sandbox/deep")
+        yield* sandbox.writeFile("/home/sandbox/deep/er/note.txt", "v3")
+        const again = yield* sandbox.run("stat -c '%u %a' /home/sandbox/deep /home/sandbox/deep/er")
+        expect(again.stdout).toBe("1000 755\n1000 755\n")
+        expect(text(yield* sandbox.readFile("/home/sandbox/deep/er/note.txt"))).toBe("v3")
       })
     )
 
