@@ -61,15 +61,33 @@ export const execStream = (
         StreamChunk,
         CommandTimeout | OutputTruncated | ContainerNotRunning | EngineRequestError | TransportError
       >()
-      // the cap counts bytes; the result is made of the decoded chunks, not decoded twice
-      const output = new OutputCollector(options.maxOutput, false)
-      const texts: Record<StreamName, Array<string>> = { stdout: [], stderr: [] }
+      // the bytes are kept as they came (views of socket reads, outside the JS heap); the
+      // result, one string per stream, is decoded only if someone reads it
+      const output = new OutputCollector(options.maxOutput)
       const decoders = new Utf8Decoders()
       const stop = yield* Deferred.make<StopReason>()
+      // What one socket read brings of one stream goes out as one chunk (Podman
+      // frames are a few KiB each): frames are decoded in one synchronous pass
+      // per read, so a microtask runs once the read is done.
+      let pending: { stream: StreamName; text: string } | undefined
+      let flushQueued = false
+      const flush = () => {
+        flushQueued = false
+        if (pending === undefined) return
+        mailbox.unsafeOffer(
+          new StreamChunk({ stream: pending.stream, data: pending.text }, { disableValidation: true })
+        )
+        pending = undefined
+      }
       const emit = (stream: StreamName, text: string) => {
         if (text.length === 0) return
-        texts[stream].push(text)
-        mailbox.unsafeOffer(new StreamChunk({ stream, data: text }, { disableValidation: true }))
+        if (pending !== undefined && pending.stream !== stream) flush()
+        if (pending === undefined) pending = { stream, text }
+        else pending.text += text
+        if (!flushQueued) {
+          flushQueued = true
+          queueMicrotask(flush)
+        }
       }
 
       const run = Effect.gen(function* () {
@@ -78,21 +96,24 @@ export const execStream = (
           token: options.token,
           stop,
           onOutput: (stream, data) => {
-            const kept = output.keep(stream, data)
-            emit(stream, decoders.decode(stream, kept))
+            emit(stream, decoders.decode(stream, output.keep(stream, data)))
             return !output.truncated
           }
         })
         emit("stdout", decoders.flush("stdout"))
         emit("stderr", decoders.flush("stderr"))
-        // the whole output as one result only for whoever needs it
-        if (options.result === undefined && driven.stopped !== "timeout" && !output.truncated)
-          return undefined
-        const result = resultOf(driven, output, (stream) => texts[stream].join(""))
-        if (options.result) yield* Deferred.succeed(options.result, result)
-        return result
+        let built: ExecResult | undefined
+        const result = Effect.sync(() => {
+          built ??= resultOf(driven, output)
+          return built
+        })
+        if (options.result) yield* Deferred.completeWith(options.result, result)
+        // a timeout or the cap fails the stream with the result in the error
+        return driven.stopped === "timeout" || output.truncated ? yield* result : undefined
       }).pipe(
         Effect.exit,
+        // what came before an end or a failure is delivered before it
+        Effect.tap(() => Effect.sync(flush)),
         Effect.flatMap((exit) =>
           mailbox.done(
             Exit.flatMap(
