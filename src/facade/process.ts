@@ -67,7 +67,10 @@ export class ExecStream implements AsyncIterable<StreamChunk> {
     if (this.#started) throw new Error("an ExecStream can be iterated only once")
     this.#started = true
     const runtime = await this.#runtime()
-    yield* Stream.toAsyncIterableRuntime(this.#stream, runtime)
+    // one hand-over between the stream's fiber and this loop per batch of chunks, not per chunk
+    for await (const batch of Stream.toAsyncIterableRuntime(Stream.chunks(this.#stream), runtime)) {
+      yield* batch
+    }
   }
 }
 
