@@ -355,9 +355,11 @@ export class LiveContainer implements Container {
           // the old container is gone: a handle without a container is shut down
           Effect.tapError(() => self.shutdown({ force: true }).pipe(Effect.ignore))
         )
-      } else if (!self.persist && (yield* self.engine.info).kind === "podman") {
-        // Podman 4's restart stops the container first, and an auto-removed
-        // container is then removed ("container has already been removed")
+      } else if (!self.persist) {
+        // The engines' restart loses auto-removed containers: Podman 4 stops
+        // the container first and then removes it ("container has already
+        // been removed"); Docker 20.10 restores AutoRemove before its exit
+        // handler has run, which under load removes the container.
         yield* self.guard(
           Effect.flatMap(
             self.engine.execCreate(self.id, { cmd: ["/bin/sh", "-c", RESTART_IN_PLACE], user: "0" }),
