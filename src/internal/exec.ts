@@ -442,7 +442,6 @@ export const exitCodeOf = (
       const inspect = yield* engine.execInspect(execId)
       if (!inspect.Running && inspect.ExitCode !== null && inspect.ExitCode !== undefined)
         return inspect.ExitCode
-      if (process.env.PD_DEBUG) console.log("exitCode poll", attempt)
       yield* Effect.sleep("20 millis")
     }
     return -1
