@@ -3,8 +3,9 @@
  *
  * Engine differences handled here: Docker refuses to extract into a missing
  * directory (Podman creates it, owned by root), so on Docker the parent is
- * tried first; otherwise missing parents are found with `HEAD` and sent in the tar; the tar never names a directory that
- * already exists, so `/tmp` keeps its mode and `/home/sandbox` its owner.
+ * tried first; otherwise missing parents are found with `HEAD` and sent in
+ * the tar. The tar never names a directory that already exists, so `/tmp`
+ * keeps its mode and `/home/sandbox` its owner.
  * Podman follows a symlink on `GET`, Docker hands back the link: both are
  * followed here.
  */
@@ -57,23 +58,25 @@ const hasBit = (mode: number, bit: number) => Math.floor(mode / bit) % 2 === 1
 export const isDirectory = (stat: PathStat): boolean => hasBit(stat.mode, MODE_DIR)
 export const isSymlink = (stat: PathStat): boolean => hasBit(stat.mode, MODE_SYMLINK)
 
+/** An `EngineRequestError` with one of `statuses`. */
+const refusedWith =
+  (...statuses: ReadonlyArray<number>) =>
+  (error: unknown): error is EngineRequestError =>
+    typeof error === "object" &&
+    error !== null &&
+    "_tag" in error &&
+    error._tag === "EngineRequestError" &&
+    "status" in error &&
+    typeof error.status === "number" &&
+    statuses.includes(error.status)
+
 /** A 404 from the archive endpoints (the container exists: that is a different error) is a missing path. */
 const notFoundAsPath =
   (containerId: string, path: string) =>
   <A, E, R>(
     effect: Effect.Effect<A, E | EngineRequestError, R>
   ): Effect.Effect<A, E | EngineRequestError | PathNotFound, R> =>
-    Effect.catchIf(
-      effect,
-      (error): error is EngineRequestError =>
-        typeof error === "object" &&
-        error !== null &&
-        "_tag" in error &&
-        error._tag === "EngineRequestError" &&
-        "status" in error &&
-        error.status === 404,
-      () => Effect.fail(new PathNotFound({ containerId, path }))
-    )
+    Effect.catchIf(effect, refusedWith(404), () => Effect.fail(new PathNotFound({ containerId, path })))
 
 /**
  * The deepest existing directory above `path` and the names of the missing
@@ -99,13 +102,7 @@ const existingParent = (engine: Engine, containerId: string, path: string) =>
   })
 
 /** Docker's answer to a `PUT` into a missing directory (404) or a file (500): the parent needs a look. */
-const refusedExtraction = (error: unknown): boolean =>
-  typeof error === "object" &&
-  error !== null &&
-  "_tag" in error &&
-  error._tag === "EngineRequestError" &&
-  "status" in error &&
-  (error.status === 404 || error.status === 500)
+const refusedExtraction = refusedWith(404, 500)
 
 /** Sends a tar built by `build(pack, prefix)` so that it lands at `path`'s parent, creating missing parents. */
 const putAt = (
