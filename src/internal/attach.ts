@@ -47,6 +47,8 @@ export const attach = (
         image: inspect.Config.Image,
         name,
         cmd: inspect.Config.Cmd ?? [],
+        // an ephemeral sandbox's main process is its lease: made again (a fresh reboot), it needs the same stdin
+        stdinOnce: inspect.Config.OpenStdin === true,
         labels,
         network: inspect.HostConfig.NetworkMode !== "none",
         autoRemove: inspect.HostConfig.AutoRemove === true,

@@ -260,11 +260,11 @@ export interface Refused {
   readonly body: string
 }
 
-/** POSTs `body` as JSON to `path` with `Upgrade: tcp`; the raw socket once the engine says 101. */
+/** POSTs `body` (if any) as JSON to `path` with `Upgrade: tcp`; the raw socket once the engine says 101. */
 export const hijack = (
   socketPath: string,
   path: string,
-  body: unknown
+  body?: unknown
 ): Effect.Effect<Hijacked, Refused | TransportFailure> =>
   Effect.async<Hijacked, Refused | TransportFailure>((resume) => {
     const outcome = new Outcome(resume)
@@ -275,7 +275,7 @@ export const hijack = (
       {
         method: "POST",
         path,
-        body: JSON.stringify(body),
+        body: body === undefined ? undefined : JSON.stringify(body),
         headers: { Connection: "Upgrade", Upgrade: "tcp" }
       },
       (response) => refusal(response, (failure) => outcome.fail(failure)),

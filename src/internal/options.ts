@@ -8,6 +8,13 @@ import { type CreateOptions, InvalidOption } from "../services/ContainerService.
 import type { ContainerSpec } from "../services/Engine.js"
 
 export const DEFAULT_IMAGE = "pocketdock/minimal-python"
+
+/**
+ * An ephemeral container's main process: it reads the stdin this process
+ * holds open (`stdinOnce`) and returns at end-of-file, which stops the
+ * container and so removes it.
+ */
+export const LEASE_CMD: ReadonlyArray<string> = ["cat"]
 export const DEFAULT_TIMEOUT_SECONDS = 30
 export const DEFAULT_MAX_OUTPUT = 10 * 1024 * 1024
 /** Default most processes in a sandbox: room for real work, not for a fork bomb. */
@@ -175,12 +182,14 @@ export const resolveCreate = (
     const spec: ContainerSpec = {
       image,
       name,
-      cmd: ["sleep", "infinity"],
+      // An ephemeral container's main process is its lease (see ContainerServiceLive):
+      // it ends when this process's attached stdin closes, and the container
+      // removes itself, even when this process dies.
+      cmd: persist ? ["sleep", "infinity"] : LEASE_CMD,
+      stdinOnce: !persist,
       labels,
       env,
       network: options.network ?? defaults.network,
-      // An ephemeral container removes itself when it stops: nothing is left behind
-      // even when this process dies (see the lease in ContainerServiceLive).
       autoRemove: !persist,
       init: true,
       ...(pidsLimit === 0 ? {} : { pidsLimit }),

@@ -3,10 +3,12 @@
  *
  * Cleanup has two layers. Normally a container is removed by `shutdown`, which
  * a scope runs when it closes. If this process dies without running it (even
- * by SIGKILL), the container's *lease* ends it: an exec `cat; kill -TERM 1`
- * whose stdin this process holds. The engine closes that stdin when our
- * socket closes, `cat` returns, PID 1 is asked to stop, and the engine's
- * auto-remove takes the container away. No reaper container, nothing to pull.
+ * by SIGKILL), the container's *lease* ends it: its main process is `cat`,
+ * reading a stdin that this process attached to before the container
+ * started. The engine closes that stdin when our connection closes
+ * (`StdinOnce`), `cat` returns, the container stops and the engine's
+ * auto-remove takes it away. No reaper container, no extra process, nothing
+ * to pull.
  *
  * @since 0.1.0
  */
@@ -54,9 +56,6 @@ import {
 import type { DetachOptions, ExitCallback, OutputCallback, StreamOptions } from "../services/Process.js"
 import { type LogKind, ProjectHooks } from "../services/ProjectService.js"
 
-/** The exec that ties an ephemeral container's life to this process's connection. */
-const LEASE_CMD = ["/bin/sh", "-c", "cat >/dev/null; kill -TERM 1"]
-
 /**
  * A restart inside the container: every process but its init (PID 1) and the
  * container's own command (the child of PID 1 that started first) is
@@ -77,12 +76,16 @@ done
 [ -z "$targets" ] || { kill -STOP $targets; kill -KILL $targets; } 2>/dev/null
 true`
 
+/** Holds the lease of an ephemeral container (see the top of this file) until `scope` closes. */
 const holdLease = (engine: Engine, containerId: string, scope: Scope.Scope) =>
-  Effect.gen(function* () {
-    const execId = yield* engine.execCreate(containerId, { cmd: LEASE_CMD, stdin: true, user: "0" })
-    const lease = yield* engine.execAttach(execId).pipe(Scope.extend(scope))
-    yield* lease.unref
-  }).pipe(Effect.withSpan("Container.lease", { attributes: { containerId } }))
+  Effect.flatMap(Scope.extend(engine.attachStdin(containerId), scope), (lease) => lease.unref)
+
+/** Starts a created container; an ephemeral one's lease is taken first, so that no moment is unguarded. */
+const startLeased = (engine: Engine, containerId: string, persist: boolean, scope: Scope.Scope) =>
+  Effect.zipRight(
+    persist ? Effect.void : holdLease(engine, containerId, scope),
+    engine.startContainer(containerId)
+  )
 
 /**
  * Turns "not found" into "gone", and tells a stopped container from a removed
@@ -350,7 +353,7 @@ export class LiveContainer implements Container {
         yield* Effect.gen(function* () {
           yield* self.engine.removeContainer(self.id)
           self.id = yield* self.engine.createContainer(self.resolved.spec)
-          yield* self.engine.startContainer(self.id)
+          yield* startLeased(self.engine, self.id, self.persist, self.scope)
         }).pipe(
           // the old container is gone: a handle without a container is shut down
           Effect.tapError(() => self.shutdown({ force: true }).pipe(Effect.ignore))
@@ -359,7 +362,8 @@ export class LiveContainer implements Container {
         // The engines' restart loses auto-removed containers: Podman 4 stops
         // the container first and then removes it ("container has already
         // been removed"); Docker 20.10 restores AutoRemove before its exit
-        // handler has run, which under load removes the container.
+        // handler has run, which under load removes the container. A restart
+        // in place also keeps the main process, which is the lease.
         yield* self.guard(
           Effect.flatMap(
             self.engine.execCreate(self.id, { cmd: ["/bin/sh", "-c", RESTART_IN_PLACE], user: "0" }),
@@ -369,8 +373,6 @@ export class LiveContainer implements Container {
       } else {
         yield* self.guard(self.engine.restartContainer(self.id, 10))
       }
-      // a restart ended the lease exec: an ephemeral container needs a new one
-      if (!self.persist) yield* self.guard(holdLease(self.engine, self.id, self.scope))
     }).pipe(Effect.withSpan("Container.reboot"))
   }
 
@@ -411,9 +413,9 @@ export class LiveContainer implements Container {
 }
 
 /**
- * Creates the container described by `resolved`, starts it, and (for an
- * ephemeral one) takes its lease. On failure or interruption half-way, what
- * was created is removed.
+ * Creates the container described by `resolved`, takes its lease (when it
+ * is ephemeral) and starts it. On failure or interruption half-way, what was
+ * created is removed.
  */
 const start = (
   engine: Engine,
@@ -433,10 +435,7 @@ const start = (
         // both engines read a created container's files: /etc/passwd is read while it starts
         Effect.all(
           [
-            Effect.zipRight(
-              engine.startContainer(id),
-              resolved.persist ? Effect.void : holdLease(engine, id, scope)
-            ),
+            startLeased(engine, id, resolved.persist, scope),
             resolved.user === undefined
               ? Effect.map(defaultUsers.of(engine, id, resolved.spec.image), (user) => {
                   container.user = user

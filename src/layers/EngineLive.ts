@@ -57,6 +57,7 @@ import {
   NameConflict,
   SocketCommunicationError,
   SocketConnectionError,
+  type StdinAttachment,
   type TransportError
 } from "../services/Engine.js"
 
@@ -430,6 +431,8 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
         const body = {
           Image: spec.image,
           Cmd: spec.cmd,
+          OpenStdin: spec.stdinOnce,
+          StdinOnce: spec.stdinOnce,
           Labels: spec.labels,
           Env: spec.env,
           User: spec.user,
@@ -572,6 +575,30 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
             Effect.map((result) => result.StatusCode)
           )
         ),
+
+      attachStdin: (id) =>
+        Effect.gen(function* () {
+          const conn = yield* connection
+          const path = yield* validId(id, notFound(id))
+          const { socket } = yield* Effect.acquireRelease(
+            hijack(conn.info.socketPath, `${conn.base}${containerPath(path)}/attach?stream=1&stdin=1`).pipe(
+              Effect.mapError((failure) =>
+                failure._tag === "Refused"
+                  ? onlyNotFound(
+                      containerError("attach container", id)(refusal(failure.status, failure.body)),
+                      id
+                    )
+                  : transportError(conn.info.socketPath, failure)
+              ),
+              Effect.interruptible
+            ),
+            ({ socket }) => Effect.sync(() => socket.destroy())
+          )
+          // nothing comes back on a stdin-only attach; whatever does must not pile up
+          socket.resume()
+          const attachment: StdinAttachment = { unref: Effect.sync(() => void socket.unref()) }
+          return attachment
+        }).pipe(Effect.withSpan("Engine.attachStdin", { attributes: { containerId: id } })),
 
       execCreate: (containerId, spec) =>
         withContainer(containerId, (path) =>

@@ -57,6 +57,8 @@ export class ContainerInspect extends Schema.Class<ContainerInspect>("ContainerI
     Image: Schema.String,
     Labels: Labels,
     Cmd: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
+    // Podman reports StdinOnce false whatever was asked, and closes stdin when the attached client goes anyway
+    OpenStdin: Schema.optional(Schema.Boolean),
     Env: Schema.optional(Schema.NullOr(Schema.Array(Schema.String))),
     User: Schema.optional(Schema.String),
     WorkingDir: Schema.optional(Schema.String)

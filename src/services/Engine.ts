@@ -181,6 +181,12 @@ export interface ContainerSpec {
   readonly network: boolean
   readonly autoRemove: boolean
   readonly init: boolean
+  /**
+   * The main process's stdin stays open for one client attached with
+   * `attachStdin`, and is closed when that client goes (`OpenStdin` with
+   * `StdinOnce`).
+   */
+  readonly stdinOnce?: boolean
   readonly capDrop?: ReadonlyArray<string>
   readonly capAdd?: ReadonlyArray<string>
   readonly securityOpt?: ReadonlyArray<string>
@@ -226,6 +232,18 @@ export interface AttachedExec {
   readonly write: (data: Uint8Array | string) => Effect.Effect<void, SocketCommunicationError>
   /** Half-close: the process sees end-of-file on stdin. */
   readonly endInput: Effect.Effect<void>
+  /** Lets this Node process exit while the connection is still open. */
+  readonly unref: Effect.Effect<void>
+}
+
+/**
+ * A connection holding a container's stdin (see `ContainerSpec.stdinOnce`):
+ * when it closes (its scope closes, or this process dies), the container's
+ * main process reads end-of-file.
+ *
+ * @since 0.1.0
+ */
+export interface StdinAttachment {
   /** Lets this Node process exit while the connection is still open. */
   readonly unref: Effect.Effect<void>
 }
@@ -296,6 +314,14 @@ export interface Engine {
   readonly removeContainer: (id: string) => Effect.Effect<void, EngineRequestError | TransportError>
   /** Waits until the container is not running; its exit code. */
   readonly waitContainer: (id: string) => Effect.Effect<number, ContainerNotFound | TransportError>
+
+  /**
+   * Attaches to the stdin of a container's main process, before or after it
+   * starts; the connection stays open until the scope closes.
+   */
+  readonly attachStdin: (
+    id: string
+  ) => Effect.Effect<StdinAttachment, ContainerNotFound | EngineRequestError | TransportError, Scope.Scope>
 
   readonly execCreate: (
     containerId: string,

@@ -59,6 +59,22 @@ for (const engine of engines) {
         })
       )
 
+      it.scoped("an attached ephemeral sandbox rebooted fresh runs again, with a lease of its own", () =>
+        Effect.gen(function* () {
+          const service = yield* ContainerService
+          const engineService = yield* Engine
+          const made = yield* service.scoped({ image: BUSYBOX })
+          const handle = yield* service.attach(made.name)
+          yield* handle.reboot({ fresh: true })
+          yield* Effect.addFinalizer(() => engineService.removeContainer(handle.id).pipe(Effect.ignore))
+          expect(handle.id).not.toBe(made.id)
+          expect((yield* handle.run("echo again")).stdout).toBe("again\n")
+          const inspect = yield* engineService.inspectContainer(handle.id)
+          expect(inspect.Config.OpenStdin).toBe(true)
+          expect(inspect.State.Running).toBe(true)
+        })
+      )
+
       it.scoped(
         "a missing name, a bad name and a container pocketdock did not make are ContainerNotFound",
         () =>

@@ -174,6 +174,24 @@ for (const engine of engines) {
         }).pipe(Effect.provide(PocketDock.layer({ socketPath: proxy.path })))
       )
     )
+    it.live("a rebooted ephemeral sandbox keeps its lease: a lost connection still ends it", () =>
+      withProxy(engine.socketPath, (proxy) =>
+        Effect.gen(function* () {
+          const sandbox = yield* Effect.flatMap(ContainerService, (s) => s.create({ image: BUSYBOX }))
+          yield* sandbox.reboot()
+          expect((yield* sandbox.run("echo rebooted")).stdout).toBe("rebooted\n")
+          yield* Effect.promise(() => proxy.kill())
+          let gone = false
+          for (let i = 0; i < 100 && !gone; i++) {
+            gone = !(yield* containerExists(sandbox.id).pipe(Effect.provide(direct(engine.socketPath))))
+            if (!gone) yield* Effect.sleep("100 millis")
+          }
+          expect(gone).toBe(true)
+          yield* Effect.promise(() => proxy.start())
+          yield* sandbox.shutdown()
+        }).pipe(Effect.provide(PocketDock.layer({ socketPath: proxy.path })))
+      )
+    )
   })
 
   describe(`containers removed or killed from outside [${engine.name}]`, () => {
