@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import { Effect, ExecutionStrategy, Exit, Layer, Option, Scope, Stream } from "effect"
 import { attach } from "../internal/attach.js"
 import { DefaultUsers } from "../internal/defaultUser.js"
 import { collect, ignoreOutput, newRunToken, runTokenEnv, toArgv, withPidReport } from "../internal/exec.js"
@@ -76,17 +76,6 @@ done
 [ -z "$targets" ] || { kill -STOP $targets; kill -KILL $targets; } 2>/dev/null
 true`
 
-/** Holds the lease of an ephemeral container (see the top of this file) until `scope` closes. */
-const holdLease = (engine: Engine, containerId: string, scope: Scope.Scope) =>
-  Effect.flatMap(Scope.extend(engine.attachStdin(containerId), scope), (lease) => lease.unref)
-
-/** Starts a created container; an ephemeral one's lease is taken first, so that no moment is unguarded. */
-const startLeased = (engine: Engine, containerId: string, persist: boolean, scope: Scope.Scope) =>
-  Effect.zipRight(
-    persist ? Effect.void : holdLease(engine, containerId, scope),
-    engine.startContainer(containerId)
-  )
-
 /**
  * Turns "not found" into "gone", and tells a stopped container from a removed
  * one. Any other engine failure (an exec whose container was removed under
@@ -142,6 +131,8 @@ export interface InstanceRecorder {
 export class LiveContainer implements Container {
   private closed = false
   private readonly callbacks = new ProcessCallbacks()
+  /** Holds the lease connection of an ephemeral container; a child of `scope`. */
+  private lease: Scope.CloseableScope | undefined
   /** Set once after start: `sandbox` when the image has it, unless the options chose. */
   user: string | undefined
 
@@ -185,6 +176,37 @@ export class LiveContainer implements Container {
   }
   get timeout(): number {
     return this.resolved.timeout
+  }
+
+  /**
+   * Starts the created container. An ephemeral one's lease (see the top of
+   * this file) is taken first, so that no moment after the start is unguarded.
+   */
+  startLeased(): Effect.Effect<void, ContainerNotFound | EngineRequestError | TransportError> {
+    return Effect.gen(this, function* () {
+      if (!this.persist) {
+        const lease = yield* Scope.fork(this.scope, ExecutionStrategy.sequential)
+        this.lease = lease
+        const attachment = yield* Scope.extend(this.engine.attachStdin(this.id), lease)
+        yield* attachment.unref
+      }
+      yield* this.engine.startContainer(this.id)
+    })
+  }
+
+  /**
+   * Removes the container, its lease ended first: told to stop that way, a
+   * container is removed ~50 ms sooner by Podman (174 against 224 ms here).
+   */
+  private removeLeased(): Effect.Effect<void, EngineRequestError | TransportError> {
+    return Effect.suspend(() => {
+      const lease = this.lease
+      this.lease = undefined
+      return Effect.andThen(
+        lease === undefined ? Effect.void : Scope.close(lease, Exit.void),
+        this.engine.removeContainer(this.id)
+      )
+    })
   }
 
   private guard<A, E>(
@@ -351,9 +373,9 @@ export class LiveContainer implements Container {
       yield* Effect.annotateCurrentSpan({ containerId: self.id, fresh: options.fresh === true })
       if (options.fresh === true) {
         yield* Effect.gen(function* () {
-          yield* self.engine.removeContainer(self.id)
+          yield* self.removeLeased()
           self.id = yield* self.engine.createContainer(self.resolved.spec)
-          yield* startLeased(self.engine, self.id, self.persist, self.scope)
+          yield* self.startLeased()
         }).pipe(
           // the old container is gone: a handle without a container is shut down
           Effect.tapError(() => self.shutdown({ force: true }).pipe(Effect.ignore))
@@ -403,7 +425,7 @@ export class LiveContainer implements Container {
             : self.engine
                 .stopContainer(self.id, 10)
                 .pipe(Effect.catchTag("ContainerNotFound", () => Effect.void))
-          : self.engine.removeContainer(self.id)
+          : self.removeLeased()
       yield* stopped.pipe(
         Effect.catchTag("ContainerNotRunning", () => Effect.void),
         Effect.ensuring(Scope.close(self.scope, Exit.void))
@@ -435,7 +457,7 @@ const start = (
         // both engines read a created container's files: /etc/passwd is read while it starts
         Effect.all(
           [
-            startLeased(engine, id, resolved.persist, scope),
+            container.startLeased(),
             resolved.user === undefined
               ? Effect.map(defaultUsers.of(engine, id, resolved.spec.image), (user) => {
                   container.user = user

@@ -11,7 +11,7 @@
  */
 import * as Http from "node:http"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Config, Effect, Layer, Option, Schema, type Scope, Stream } from "effect"
+import { Config, Effect, Layer, Option, Schedule, Schema, type Scope, Stream } from "effect"
 import { FrameDecoder } from "../internal/frames.js"
 import {
   type Answer,
@@ -60,6 +60,12 @@ import {
   type StdinAttachment,
   type TransportError
 } from "../services/Engine.js"
+
+/** How long a removal already under way (409) is waited for: about 10 s. */
+const removalPoll = Schedule.spaced("50 millis").pipe(Schedule.intersect(Schedule.recurs(200)))
+
+const stoppedUnderRemoval = (error: EngineRequestError | TransportError): boolean =>
+  error._tag === "EngineRequestError" && error.status === 500 && /could not be stopped/i.test(error.detail)
 
 /** The highest API version pocketdock speaks; lower when the engine is older. */
 const API_VERSION = "1.41"
@@ -552,15 +558,29 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
           id,
           () => new EngineRequestError({ operation: "remove container", status: 400, detail: "bad id" })
         ).pipe(
-          Effect.flatMap((safe) =>
-            expect(
-              { method: "DELETE", path: containerPath(safe), query: { force: "true", v: "true" } },
-              // 404: already gone; 409: Docker is already removing it (auto-remove)
+          Effect.flatMap((safe) => {
+            const path = containerPath(safe)
+            // 409: the engine is already removing it (auto-remove): done when it is gone
+            const gone = expect(
+              { method: "GET", path: `${path}/json` },
+              [200, 404],
+              requestError("inspect")
+            ).pipe(
+              Effect.flatMap((response) => (response.status === 404 ? Effect.void : Effect.fail("present"))),
+              Effect.retry(removalPoll),
+              Effect.ignore
+            )
+            return expect(
+              { method: "DELETE", path, query: { force: "true", v: "true" } },
               [200, 204, 404, 409],
               requestError("remove container")
+            ).pipe(
+              // Podman: the container stopped by itself while being removed ("could not be stopped: ...
+              // container state improper: stopped"); stopped, it can be removed now
+              Effect.retry({ times: 3, while: stoppedUnderRemoval }),
+              Effect.flatMap((response) => (response.status === 409 ? gone : Effect.void))
             )
-          ),
-          Effect.asVoid,
+          }),
           Effect.withSpan("Engine.removeContainer", { attributes: { containerId: id } })
         ),
 

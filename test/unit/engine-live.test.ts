@@ -217,6 +217,45 @@ describe("EngineLive against a fake engine", () => {
       })
   )
 
+  it.scopedLive(
+    "a container that stops under its removal is removed again; a removal already under way is waited for",
+    () =>
+      Effect.gen(function* () {
+        const requests: Array<string> = []
+        let deletes = 0
+        let inspects = 0
+        const { socketPath } = yield* fakeEngine((req, res) => {
+          if (req.url === "/version") return res.end(podmanVersion)
+          requests.push(`${req.method} ${req.url}`)
+          if (req.method === "DELETE" && req.url?.startsWith("/v1.41/containers/stops")) {
+            deletes++
+            res.statusCode = deletes === 1 ? 500 : 204
+            return res.end(
+              deletes === 1
+                ? JSON.stringify({
+                    cause: "container state improper",
+                    message:
+                      "cannot remove container stops as it could not be stopped: sending SIGKILL to container stops: container state improper: stopped"
+                  })
+                : ""
+            )
+          }
+          if (req.method === "DELETE") {
+            res.statusCode = 409
+            return res.end(JSON.stringify({ message: "removal of container going is already in progress" }))
+          }
+          // the container under removal is there for two more looks
+          inspects++
+          res.statusCode = inspects <= 2 ? 200 : 404
+          res.end("{}")
+        })
+        yield* withEngine(socketPath, (engine) => engine.removeContainer("stops"))
+        expect(deletes).toBe(2)
+        yield* withEngine(socketPath, (engine) => engine.removeContainer("going"))
+        expect(requests.filter((line) => line.startsWith("GET /v1.41/containers/going/json")).length).toBe(3)
+      })
+  )
+
   it.live("no socket that answers is EngineNotRunning with a hint", () =>
     Effect.gen(function* () {
       const error = yield* Effect.flip(
