@@ -2,9 +2,10 @@
  * Files in and out of a container, over the engine's archive endpoints.
  *
  * Engine differences handled here: Docker refuses to extract into a missing
- * directory (Podman creates it, owned by root), so on Docker the parent is
- * tried first; otherwise missing parents are found with `HEAD` and sent in
- * the tar. The tar never names a directory that already exists, so `/tmp`
+ * directory and Podman creates it, owned by root with mode 0755. So the
+ * parent is tried first on Docker, and on Podman outside /home/sandbox
+ * (where root's 0755 is what pocketdock makes too); otherwise missing parents
+ * are found with `HEAD` and sent in the tar, owned by the sandbox user. The tar never names a directory that already exists, so `/tmp`
  * keeps its mode and `/home/sandbox` its owner.
  * Podman follows a symlink on `GET`, Docker hands back the link: both are
  * followed here.
@@ -131,8 +132,10 @@ const putAt = (
     send(base, missing)
   )
   return Effect.flatMap(engine.info, (info) =>
-    // Docker refuses a missing parent, so the common case (it exists) takes one call; Podman would create it, owned by root
-    info.kind === "docker"
+    // One call where a missing parent ends as it would here: Docker refuses it (then the walk), Podman
+    // makes it root's with mode 0755, as pocketdock does outside /home/sandbox. Inside, Podman's root-owned
+    // parent would be wrong: look first.
+    info.kind === "docker" || owner === ROOT_OWNER
       ? send(Path.posix.dirname(path), []).pipe(Effect.catchIf(refusedExtraction, () => walkThenSend))
       : walkThenSend
   )
