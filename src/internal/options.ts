@@ -15,6 +15,7 @@ export const DEFAULT_IMAGE = "pocketdock/minimal-python"
  * container and so removes it.
  */
 export const LEASE_CMD: ReadonlyArray<string> = ["cat"]
+
 export const DEFAULT_TIMEOUT_SECONDS = 30
 export const DEFAULT_MAX_OUTPUT = 10 * 1024 * 1024
 /** Default most processes in a sandbox: room for real work, not for a fork bomb. */
