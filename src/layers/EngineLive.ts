@@ -566,8 +566,9 @@ export const make = (options: EngineOptions = {}): Effect.Effect<Engine, never, 
               [200, 404],
               requestError("inspect")
             ).pipe(
-              Effect.flatMap((response) => (response.status === 404 ? Effect.void : Effect.fail("present"))),
-              Effect.retry(removalPoll),
+              // looked at again while it is there; any other answer ends the wait
+              Effect.map((response) => response.status === 404),
+              Effect.repeat({ schedule: removalPoll, until: (isGone) => isGone }),
               Effect.ignore
             )
             return expect(
