@@ -4,8 +4,9 @@
  * Engine differences handled here: Docker refuses to extract into a missing
  * directory and Podman creates it, owned by root with mode 0755. So the
  * parent is tried first on Docker, and on Podman outside /home/sandbox
- * (where root's 0755 is what pocketdock makes too); otherwise missing parents
- * are found with `HEAD` and sent in the tar, owned by the sandbox user. The tar never names a directory that already exists, so `/tmp`
+ * (where root's 0755 is what pocketdock makes too); otherwise missing
+ * parents are found with `HEAD` and sent in the tar, owned by the sandbox
+ * user. The tar never names a directory that already exists, so `/tmp`
  * keeps its mode and `/home/sandbox` its owner.
  * Podman follows a symlink on `GET`, Docker hands back the link: both are
  * followed here.
